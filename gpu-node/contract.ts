@@ -1,0 +1,271 @@
+/**
+ * The internal API between the edge and the GPU node, and the trade-proposal schema.
+ *
+ * Defined once, imported by both sides. zod only: this module must load on Cloudflare Workers,
+ * so it imports nothing from Node.
+ */
+import { z } from "zod";
+
+// ---------------------------------------------------------------------------------------------
+// The trade-proposal schema (contract.md). Every Phi-3 output satisfies it by construction.
+// ---------------------------------------------------------------------------------------------
+
+/** The JSON Schema the seed used for guided decoding, verbatim. Key order matters: the grammar
+ * emits keys in this order. */
+export const TRADE_PROPOSAL_JSON_SCHEMA = {
+  type: "object",
+  properties: {
+    ticker: { type: "string", description: "Ticker symbol" },
+    action: { type: "string", enum: ["adjust", "pass", "abort"] },
+    side: { type: "string", enum: ["LONG", "SHORT"] },
+    new_stop_pct: { type: ["number", "null"] },
+    new_target_pct: { type: ["number", "null"] },
+    confidence: { type: "number", minimum: 0, maximum: 1 },
+    rationale: { type: "string", description: "One-sentence justification" },
+  },
+  required: ["ticker", "action", "confidence", "rationale"],
+  additionalProperties: false,
+} as const;
+
+export const TradeProposal = z
+  .object({
+    ticker: z.string().describe("Ticker symbol"),
+    action: z.enum(["adjust", "pass", "abort"]),
+    side: z.enum(["LONG", "SHORT"]).optional(),
+    new_stop_pct: z.number().nullable().optional(),
+    new_target_pct: z.number().nullable().optional(),
+    confidence: z.number().min(0).max(1),
+    rationale: z.string().describe("One-sentence justification"),
+  })
+  .strict();
+export type TradeProposal = z.infer<typeof TradeProposal>;
+
+// ---------------------------------------------------------------------------------------------
+// Shared pieces
+// ---------------------------------------------------------------------------------------------
+
+/** Bounds of `max_length` (new tokens) accepted by both sides. */
+export const MAX_LENGTH_MIN = 1;
+export const MAX_LENGTH_MAX = 4096;
+export const MaxLength = z.number().int().min(MAX_LENGTH_MIN).max(MAX_LENGTH_MAX);
+
+export const Sampling = z
+  .object({
+    /** 0 = greedy (the default). */
+    temperature: z.number().min(0).max(2).optional(),
+    top_p: z.number().gt(0).max(1).optional(),
+    seed: z.number().int().min(0).max(2 ** 32 - 1).optional(),
+  })
+  .strict();
+export type Sampling = z.infer<typeof Sampling>;
+
+export const Timings = z.object({
+  /** Time spent waiting for a free slot in the model's queue. */
+  queue_ms: z.number().nonnegative(),
+  /** Prompt processing (prefill). */
+  prompt_ms: z.number().nonnegative(),
+  /** Token generation. */
+  generate_ms: z.number().nonnegative(),
+  total_ms: z.number().nonnegative(),
+});
+export type Timings = z.infer<typeof Timings>;
+
+export const Usage = z.object({
+  prompt_tokens: z.number().int().nonnegative(),
+  completion_tokens: z.number().int().nonnegative(),
+});
+export type Usage = z.infer<typeof Usage>;
+
+export const FinishReason = z.enum(["stop", "length"]);
+
+// ---------------------------------------------------------------------------------------------
+// Hermes (free text)
+// ---------------------------------------------------------------------------------------------
+
+export const HermesGenerateRequest = z
+  .object({
+    prompt: z.string().min(1),
+    /** New tokens to generate at most. */
+    max_tokens: MaxLength,
+    /** Overrides the node's HERMES_SYSTEM_PROMPT for this request. */
+    system_prompt: z.string().optional(),
+    sampling: Sampling.optional(),
+  })
+  .strict();
+export type HermesGenerateRequest = z.infer<typeof HermesGenerateRequest>;
+
+export const HermesGenerateResponse = z.object({
+  text: z.string(),
+  model: z.string(),
+  finish_reason: FinishReason,
+  usage: Usage,
+  timings: Timings,
+});
+export type HermesGenerateResponse = z.infer<typeof HermesGenerateResponse>;
+
+/** The propose flow's critique: Hermes assesses a Phi-3 proposal. The node builds the seed's
+ * critique prompt and generates up to 2 × max_length tokens. */
+export const HermesCritiqueRequest = z
+  .object({
+    proposal: TradeProposal,
+    /** The caller's max_length; the critique may use twice as many tokens. */
+    max_length: MaxLength,
+    sampling: Sampling.optional(),
+  })
+  .strict();
+export type HermesCritiqueRequest = z.infer<typeof HermesCritiqueRequest>;
+
+// ---------------------------------------------------------------------------------------------
+// Phi-3 (schema-constrained JSON)
+// ---------------------------------------------------------------------------------------------
+
+export const Phi3GenerateRequest = z
+  .object({
+    /** The user's prompt, already augmented with worked examples by the edge. */
+    prompt: z.string().min(1),
+    /** Token budget; the output always closes into a valid object within it. */
+    max_tokens: MaxLength,
+    sampling: Sampling.optional(),
+  })
+  .strict();
+export type Phi3GenerateRequest = z.infer<typeof Phi3GenerateRequest>;
+
+export const Phi3GenerateResponse = z.object({
+  proposal: TradeProposal,
+  /** The exact JSON text the model produced. */
+  raw: z.string(),
+  model: z.string(),
+  finish_reason: FinishReason,
+  usage: Usage,
+  timings: Timings,
+});
+export type Phi3GenerateResponse = z.infer<typeof Phi3GenerateResponse>;
+
+// ---------------------------------------------------------------------------------------------
+// Health
+// ---------------------------------------------------------------------------------------------
+
+export const ModelState = z.enum(["loading", "ready", "error", "missing", "disabled"]);
+export type ModelState = z.infer<typeof ModelState>;
+
+export const ModelHealth = z.object({
+  state: ModelState,
+  loaded: z.boolean(),
+  /** What was loaded (file or folder path) and its display name. */
+  path: z.string(),
+  name: z.string().optional(),
+  file_exists: z.boolean(),
+  /** 0..1 while loading. */
+  progress: z.number().min(0).max(1).optional(),
+  /** Why loading failed, e.g. "model file not found: /models/x.gguf (run `npm run models:pull`)". */
+  error: z.string().optional(),
+  /** Requests waiting + running / allowed. */
+  queue: z
+    .object({ running: z.number().int(), waiting: z.number().int(), capacity: z.number().int() })
+    .optional(),
+});
+export type ModelHealth = z.infer<typeof ModelHealth>;
+
+export const HealthStatus = z.enum(["ok", "partial_error", "error", "loading"]);
+export type HealthStatus = z.infer<typeof HealthStatus>;
+
+export const GpuNodeHealth = z.object({
+  /** ok: both loaded; partial_error: one; error: none; loading: still loading. */
+  status: HealthStatus,
+  hermes_loaded: z.boolean(),
+  phi3_loaded: z.boolean(),
+  phi3_model_file_exists: z.boolean(),
+  /** "cuda" or "cpu". */
+  device: z.string(),
+  /** e.g. "NVIDIA GeForce RTX 3060". */
+  device_name: z.string().optional(),
+  /** Memory in use, MiB: VRAM on CUDA when known, resident set otherwise. */
+  memory: z
+    .object({
+      vram_used_mib: z.number().optional(),
+      vram_total_mib: z.number().optional(),
+      rss_mib: z.number(),
+    })
+    .optional(),
+  models: z.object({ hermes: ModelHealth, phi3: ModelHealth }),
+  version: z.string(),
+  uptime_s: z.number(),
+});
+export type GpuNodeHealth = z.infer<typeof GpuNodeHealth>;
+
+/** Derives the seed's status from the two models. */
+export function overallStatus(hermes: ModelState, phi3: ModelState): HealthStatus {
+  if (hermes === "loading" || phi3 === "loading") return "loading";
+  const loaded = (hermes === "ready" ? 1 : 0) + (phi3 === "ready" ? 1 : 0);
+  return loaded === 2 ? "ok" : loaded === 1 ? "partial_error" : "error";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors: the same envelope as the public API
+// ---------------------------------------------------------------------------------------------
+
+export const ErrorCode = z.enum([
+  "invalid_request",
+  "invalid_json",
+  "invalid_model_id",
+  "unauthorized",
+  "not_found",
+  "method_not_allowed",
+  "payload_too_large",
+  "unsupported_media_type",
+  "prompt_too_long",
+  "budget_too_small",
+  "queue_full",
+  "model_not_loaded",
+  "gpu_node_unavailable",
+  "gpu_node_timeout",
+  "gpu_node_error",
+  "database_unavailable",
+  "request_aborted",
+  "shutting_down",
+  "internal_error",
+]);
+export type ErrorCode = z.infer<typeof ErrorCode>;
+
+export const ErrorBody = z
+  .object({
+    error: z.string(),
+    code: ErrorCode,
+    request_id: z.string(),
+  })
+  .catchall(z.unknown());
+export type ErrorBody = z.infer<typeof ErrorBody>;
+
+/** The seed's messages, kept verbatim for existing clients. */
+export const MESSAGES = {
+  hermesNotLoaded: "Hermes model not loaded. Please check server logs.",
+  phi3NotLoaded: "Phi-3 ONNX model not loaded. Please check server logs.",
+  invalidModelId: "Invalid model_id specified. Choose 'hermes' or 'phi3'.",
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// Routes and headers
+// ---------------------------------------------------------------------------------------------
+
+export const GPU_ROUTES = {
+  health: "/v1/health",
+  hermesGenerate: "/v1/hermes/generate",
+  hermesCritique: "/v1/hermes/critique",
+  phi3Generate: "/v1/phi3/generate",
+} as const;
+
+/** Forwarded by the edge so logs on both sides share one id. */
+export const REQUEST_ID_HEADER = "X-Request-Id";
+/** Milliseconds the caller will wait; the node aborts the work after it. */
+export const DEADLINE_HEADER = "X-Deadline-Ms";
+
+/** The seed's critique prompt (section /propose_trade_adjustments/). */
+export function critiquePrompt(proposal: TradeProposal): string {
+  return (
+    "The following trade adjustment was proposed by an AI assistant.\n" +
+    `Proposal: ${JSON.stringify(proposal)}\n` +
+    "Please critique this proposal. Consider its rationale, risk, and alignment with the " +
+    "stated confidence.\n" +
+    "Your assessment (provide a brief analysis and recommendation):"
+  );
+}

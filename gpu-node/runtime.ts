@@ -1,0 +1,90 @@
+/**
+ * The small interfaces between the GPU node's HTTP service and its two model runtimes.
+ *
+ * The service (app.ts) only knows these; hermes/ and phi3/ implement them. Tests swap in
+ * real-but-tiny models, or a scripted runtime for queue and abort tests.
+ */
+import type { ErrorCode, FinishReason, Sampling, TradeProposal, Usage } from "./contract.ts";
+
+export interface LoadProgress {
+  /** 0..1 */
+  fraction: number;
+  /** Short human-readable phase, e.g. "reading metadata", "compiling grammar". */
+  phase: string;
+}
+
+export interface LoadOptions {
+  signal?: AbortSignal;
+  onProgress?: (progress: LoadProgress) => void;
+}
+
+export interface GenerationTimings {
+  prompt_ms: number;
+  generate_ms: number;
+}
+
+export interface HermesGenerateInput {
+  prompt: string;
+  systemPrompt: string;
+  maxTokens: number;
+  sampling?: Sampling;
+}
+
+export interface HermesResult {
+  text: string;
+  finishReason: FinishReason;
+  usage: Usage;
+  timings: GenerationTimings;
+}
+
+export interface HermesRuntime {
+  /** Display name of the loaded model, e.g. the GGUF's general.name or file name. */
+  readonly modelName: string;
+  /** "cuda" or "cpu", and the GPU's name when known. */
+  readonly device: { kind: "cuda" | "cpu"; name?: string };
+  /** Concurrent generations this runtime can run (context sequences). */
+  readonly parallel: number;
+  generate(input: HermesGenerateInput, signal: AbortSignal): Promise<HermesResult>;
+  /** VRAM in use by the runtime's GPU, MiB, when known. */
+  vram?(): Promise<{ usedMiB: number; totalMiB: number } | undefined>;
+  dispose(): Promise<void>;
+}
+
+export interface Phi3GenerateInput {
+  /** The user's (augmented) prompt; the runtime applies the model's chat template. */
+  prompt: string;
+  maxTokens: number;
+  sampling?: Sampling;
+}
+
+export interface Phi3Result {
+  proposal: TradeProposal;
+  raw: string;
+  finishReason: FinishReason;
+  usage: Usage;
+  timings: GenerationTimings;
+}
+
+export interface Phi3Runtime {
+  readonly modelName: string;
+  readonly device: { kind: "cuda" | "cpu"; name?: string };
+  generate(input: Phi3GenerateInput, signal: AbortSignal): Promise<Phi3Result>;
+  dispose(): Promise<void>;
+}
+
+/**
+ * An expected failure with its public code and HTTP status. The service maps it to the error
+ * envelope; anything else thrown is a bug (500, logged with its stack, never sent).
+ */
+export class GpuNodeError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    readonly status: 400 | 401 | 404 | 408 | 413 | 422 | 429 | 499 | 503 | 504,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "GpuNodeError";
+  }
+}
