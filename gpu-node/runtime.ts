@@ -88,3 +88,27 @@ export class GpuNodeError extends Error {
     this.name = "GpuNodeError";
   }
 }
+
+/** Which device a runtime should use. "auto": CUDA when present, else CPU. A requested "cuda"
+ * that cannot be used is a load error, never a silent CPU fallback. */
+export type DeviceChoice = "auto" | "cpu" | "cuda";
+
+export interface HermesOptions {
+  /** A GGUF file. */
+  modelPath: string;
+  /** Context window in tokens (HERMES_CTX, default 6144, the seed's). */
+  contextSize: number;
+  gpu: DeviceChoice;
+  /** Context sequences, i.e. generations that can run at once (HERMES_PARALLEL, default 1). */
+  parallel: number;
+  /** CPU threads (HERMES_THREADS). 0 = llama.cpp's default, which oversubscribes small machines. */
+  threads: number;
+}
+
+export interface Phi3Options {
+  /** A folder as published by onnxruntime-genai (genai_config.json, model .onnx, tokenizer). */
+  modelDir: string;
+  device: DeviceChoice;
+  /** Intra-op CPU threads for ONNX Runtime (PHI3_THREADS); 0 = ONNX Runtime's default. */
+  threads: number;
+}
