@@ -77,6 +77,7 @@ export const Usage = z.object({
 export type Usage = z.infer<typeof Usage>;
 
 export const FinishReason = z.enum(["stop", "length"]);
+export type FinishReason = z.infer<typeof FinishReason>;
 
 // ---------------------------------------------------------------------------------------------
 // Hermes (free text)
