@@ -1,0 +1,95 @@
+/**
+ * `npm run watchdog`: watch the GPU container's VRAM and restart it when it stays too high.
+ * `npm run watchdog -- --once`: one check, print the reading and the decision, restart nothing.
+ * Settings: gpu-node/watchdog/settings.ts (WATCHDOG_*, DOCKER_HOST, LOG_LEVEL; .env is read).
+ */
+import { existsSync } from "node:fs";
+import { parseArgs } from "node:util";
+import pino from "pino";
+import { createDockerode, DockerodeRuntime } from "./docker.ts";
+import { loadWatchdogSettings, type WatchdogSettings } from "./settings.ts";
+import { type CheckReport, Watchdog } from "./watchdog.ts";
+
+const USAGE = `usage: npm run watchdog [-- --once]
+  --once   one check: print the reading and the decision, never restart (exit 1 if the reading failed)
+Settings come from the environment (and .env): WATCHDOG_CONTAINER, WATCHDOG_INTERVAL_S,
+WATCHDOG_THRESHOLD_MIB, WATCHDOG_CONSECUTIVE, WATCHDOG_COOLDOWN_S, WATCHDOG_MAX_RESTARTS_PER_HOUR,
+WATCHDOG_EXEC_TIMEOUT_S, WATCHDOG_STOP_TIMEOUT_S, DOCKER_HOST, LOG_LEVEL.`;
+
+function summary(report: CheckReport, settings: WatchdogSettings): string {
+  const lines = [`container ${report.container}:`];
+  if (report.reading.ok) {
+    for (const gpu of report.reading.gpus) {
+      const high = gpu.usedMiB > settings.thresholdMiB ? "  ABOVE threshold" : "";
+      lines.push(`  GPU ${gpu.index}: ${gpu.usedMiB} / ${gpu.totalMiB} MiB used${high}`);
+    }
+  } else {
+    lines.push(`  reading failed (${report.failure?.kind}): ${report.reading.error}`);
+  }
+  const d = report.decision;
+  lines.push(
+    `  threshold ${settings.thresholdMiB} MiB, ${settings.consecutive} consecutive checks; streak ${d.streak}/${settings.consecutive}`,
+    `decision: ${d.action} (${d.reason})${d.action === "restart" ? " (--once is a dry run: not restarted)" : ""}`,
+  );
+  return `${lines.join("\n")}\n`;
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: { once: { type: "boolean", default: false }, help: { type: "boolean", short: "h" } },
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  // Node >= 20.12 reads .env itself; existing variables win over the file.
+  if (existsSync(".env") && typeof process.loadEnvFile === "function") process.loadEnvFile(".env");
+
+  const settings = loadWatchdogSettings(process.env);
+  const logger = pino({ name: "vram-watchdog", level: settings.logLevel });
+  // A hung engine must not stall the loop forever: bound every Docker call (a restart waits for
+  // the stop timeout, so leave room for it).
+  const docker = createDockerode(settings.docker, (settings.stopTimeoutS + 60) * 1000);
+  const runtime = new DockerodeRuntime(docker, logger);
+  const watchdog = new Watchdog({ runtime, settings, logger });
+
+  if (values.once) {
+    const report = await watchdog.check({ dryRun: true });
+    process.stdout.write(summary(report, settings));
+    return report.reading.ok ? 0 : 1;
+  }
+
+  logger.info(
+    {
+      container: settings.container,
+      intervalS: settings.intervalS,
+      thresholdMiB: settings.thresholdMiB,
+      consecutive: settings.consecutive,
+      cooldownS: settings.cooldownS,
+      maxRestartsPerHour: settings.maxRestartsPerHour,
+      docker: settings.docker,
+    },
+    "VRAM watchdog started",
+  );
+  const stop = new AbortController();
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      logger.info({ signal }, "VRAM watchdog stopping");
+      stop.abort();
+    });
+  }
+  await watchdog.run(stop.signal);
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(
+      `vram-watchdog: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
+    process.exitCode = 2;
+  },
+);
