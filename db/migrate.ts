@@ -1,0 +1,66 @@
+/**
+ * Applies the committed SQL migrations (db/migrations). Node only: the migrator reads the folder.
+ * `npm run db:migrate` runs it against DATABASE_URL (or the embedded PGlite in DATA_DIR/pg).
+ */
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { PgliteDatabase } from "drizzle-orm/pglite";
+import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
+import type { PostgresJsDatabase } from "drizzle-orm/postgres-js";
+import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
+import { createPgliteDatabase } from "./client-pglite.ts";
+import { createPostgresDatabase } from "./client-postgres.ts";
+import type { DatabaseHandle } from "./database.ts";
+import type * as schema from "./schema/index.ts";
+
+export const MIGRATIONS_FOLDER = fileURLToPath(new URL("./migrations", import.meta.url));
+
+/** Applies pending migrations; the bookkeeping table lives in `migrationsSchema`. */
+export async function migrateDatabase(
+  handle: DatabaseHandle,
+  migrationsSchema = "drizzle",
+): Promise<void> {
+  const config = { migrationsFolder: MIGRATIONS_FOLDER, migrationsSchema };
+  if (handle.kind === "pglite") {
+    await migratePglite(handle.db as unknown as PgliteDatabase<typeof schema>, config);
+  } else {
+    await migratePostgres(handle.db as unknown as PostgresJsDatabase<typeof schema>, config);
+  }
+}
+
+/** Opens the database the settings name: postgres-js for a URL, else PGlite in dataDir/pg. */
+export async function openDatabase(opts: {
+  databaseUrl?: string;
+  dataDir: string;
+}): Promise<DatabaseHandle> {
+  if (opts.databaseUrl) return createPostgresDatabase({ url: opts.databaseUrl });
+  const dir = path.resolve(opts.dataDir, "pg");
+  mkdirSync(dir, { recursive: true });
+  return createPgliteDatabase(dir);
+}
+
+async function main(): Promise<void> {
+  try {
+    process.loadEnvFile?.();
+  } catch {
+    // no .env: the environment alone decides
+  }
+  const databaseUrl = process.env.DATABASE_URL || undefined;
+  const dataDir = process.env.DATA_DIR || "./data";
+  const handle = await openDatabase({ databaseUrl, dataDir });
+  const where = databaseUrl ? "DATABASE_URL" : `PGlite in ${path.resolve(dataDir, "pg")}`;
+  process.stderr.write(`applying migrations to ${where} ...\n`);
+  await migrateDatabase(handle);
+  await handle.close();
+  process.stderr.write("migrations applied\n");
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  main().catch((err: unknown) => {
+    process.stderr.write(
+      `db:migrate failed: ${err instanceof Error ? err.message : String(err)}\n`,
+    );
+    process.exit(1);
+  });
+}

@@ -1,0 +1,169 @@
+/**
+ * HTTP client of the internal GPU-node contract (gpu-node/contract.ts). Workers-safe: fetch only.
+ *
+ * Every failure becomes an ApiError: unreachable -> 503 gpu_node_unavailable, out of time ->
+ * 504 gpu_node_timeout, the node's own errors (model not loaded, queue full, prompt too long...)
+ * pass through with their status, code, message and Retry-After.
+ */
+import type { z } from "zod";
+import {
+  DEADLINE_HEADER,
+  ErrorBody,
+  GPU_ROUTES,
+  GpuNodeHealth,
+  type HermesCritiqueRequest,
+  type HermesGenerateRequest,
+  HermesGenerateResponse,
+  type Phi3GenerateRequest,
+  Phi3GenerateResponse,
+  REQUEST_ID_HEADER,
+} from "../gpu-node/contract.ts";
+import { ApiError } from "./errors.ts";
+
+export interface CallOptions {
+  /** The client's signal: aborted when the public request goes away. */
+  signal?: AbortSignal;
+  requestId?: string;
+  /** Overrides the client's default timeout. */
+  timeoutMs?: number;
+}
+
+export interface GpuClient {
+  health(options?: CallOptions): Promise<GpuNodeHealth>;
+  hermesGenerate(
+    body: HermesGenerateRequest,
+    options?: CallOptions,
+  ): Promise<HermesGenerateResponse>;
+  hermesCritique(
+    body: HermesCritiqueRequest,
+    options?: CallOptions,
+  ): Promise<HermesGenerateResponse>;
+  phi3Generate(body: Phi3GenerateRequest, options?: CallOptions): Promise<Phi3GenerateResponse>;
+}
+
+export interface HttpGpuClientOptions {
+  baseUrl: string;
+  token?: string;
+  timeoutMs: number;
+  fetch?: typeof fetch;
+}
+
+class TimeoutReason extends Error {
+  override name = "TimeoutError";
+}
+
+export function createHttpGpuClient(options: HttpGpuClientOptions): GpuClient {
+  const base = options.baseUrl.replace(/\/+$/, "");
+  const doFetch = options.fetch ?? ((input, init) => fetch(input, init));
+
+  async function call<T extends z.ZodType>(
+    method: "GET" | "POST",
+    route: string,
+    schema: T,
+    body: unknown,
+    call: CallOptions = {},
+  ): Promise<z.output<T>> {
+    const timeoutMs = call.timeoutMs ?? options.timeoutMs;
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(new TimeoutReason()), timeoutMs);
+    const signal = call.signal ? AbortSignal.any([call.signal, timeout.signal]) : timeout.signal;
+    const headers: Record<string, string> = { [DEADLINE_HEADER]: String(timeoutMs) };
+    if (options.token) headers.authorization = `Bearer ${options.token}`;
+    if (call.requestId) headers[REQUEST_ID_HEADER] = call.requestId;
+    if (body !== undefined) headers["content-type"] = "application/json";
+    try {
+      let res: Response;
+      try {
+        res = await doFetch(`${base}${route}`, {
+          method,
+          headers,
+          body: body === undefined ? undefined : JSON.stringify(body),
+          signal,
+        });
+      } catch (err) {
+        throw transportError(err, signal, timeoutMs);
+      }
+      let payload: unknown;
+      try {
+        payload = await res.json();
+      } catch (err) {
+        if (signal.aborted) throw transportError(err, signal, timeoutMs);
+        throw new ApiError(
+          "gpu_node_error",
+          `GPU node answered ${res.status} without a JSON body.`,
+          {},
+          { cause: err },
+        );
+      }
+      if (!res.ok) throw nodeError(res, payload);
+      const parsed = schema.safeParse(payload);
+      if (!parsed.success) {
+        throw new ApiError(
+          "gpu_node_error",
+          "GPU node answered outside the contract.",
+          {},
+          { cause: parsed.error },
+        );
+      }
+      return parsed.data;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  return {
+    health: (o) => call("GET", GPU_ROUTES.health, GpuNodeHealth, undefined, o),
+    hermesGenerate: (b, o) => call("POST", GPU_ROUTES.hermesGenerate, HermesGenerateResponse, b, o),
+    hermesCritique: (b, o) => call("POST", GPU_ROUTES.hermesCritique, HermesGenerateResponse, b, o),
+    phi3Generate: (b, o) => call("POST", GPU_ROUTES.phi3Generate, Phi3GenerateResponse, b, o),
+  };
+}
+
+function transportError(err: unknown, signal: AbortSignal, timeoutMs: number): ApiError {
+  if (signal.aborted) {
+    // Ours or the public request's overall deadline (AbortSignal.timeout): both are timeouts.
+    if ((signal.reason as { name?: string } | undefined)?.name === "TimeoutError") {
+      return new ApiError(
+        "gpu_node_timeout",
+        `GPU node did not answer within ${timeoutMs} ms.`,
+        { timeout_ms: timeoutMs },
+        { cause: err },
+      );
+    }
+    return new ApiError("request_aborted", "Request aborted by the client.", {}, { cause: err });
+  }
+  return new ApiError(
+    "gpu_node_unavailable",
+    "GPU node unavailable. Please check that it is running.",
+    {},
+    { cause: err },
+  );
+}
+
+function nodeError(res: Response, payload: unknown): ApiError {
+  const parsed = ErrorBody.safeParse(payload);
+  const headers: Record<string, string> = {};
+  const retryAfter = res.headers.get("retry-after");
+  if (retryAfter) headers["Retry-After"] = retryAfter;
+  if (!parsed.success) {
+    return new ApiError("gpu_node_error", `GPU node answered ${res.status}.`, {}, { headers });
+  }
+  const { error, code, request_id: _nodeRequestId, ...details } = parsed.data;
+  // Statuses pass through, except the node's own auth failure: for the public client that is
+  // our misconfiguration, not theirs.
+  if (code === "unauthorized") {
+    return new ApiError(
+      "gpu_node_error",
+      "GPU node rejected the edge's token (check GPU_NODE_TOKEN on both sides).",
+    );
+  }
+  // A crash on the node is the node's 500, not ours: the public API says the node failed.
+  if (res.status >= 500 && res.status !== 503 && res.status !== 504) {
+    return new ApiError("gpu_node_error", `GPU node failed: ${error}`, {}, { headers });
+  }
+  const status = res.status >= 400 ? res.status : 503;
+  return new ApiError(code, error, details, {
+    status: status as ApiError["status"],
+    headers,
+  });
+}

@@ -1,0 +1,145 @@
+/** Public request/response schemas (OpenAPI-described). Tests import the types from here. */
+import { z } from "@hono/zod-openapi";
+import { FEEDBACK_TYPES } from "../../db/schema/feedback.ts";
+import { MAX_LENGTH_MAX, MAX_LENGTH_MIN, TradeProposal } from "../../gpu-node/contract.ts";
+
+export const PROMPT_MAX_CHARS = 32_000;
+
+const Prompt = z
+  .string()
+  .max(PROMPT_MAX_CHARS, `prompt must be at most ${PROMPT_MAX_CHARS} characters`)
+  .refine((s) => s.trim().length > 0, "prompt must not be empty")
+  .openapi({ example: "AAPL broke below its 20-day moving average on high volume. Adjust?" });
+
+const MaxLength = z
+  .number()
+  .int("max_length must be an integer")
+  .min(MAX_LENGTH_MIN, `max_length must be at least ${MAX_LENGTH_MIN}`)
+  .max(MAX_LENGTH_MAX, `max_length must be at most ${MAX_LENGTH_MAX}`)
+  .default(256)
+  .openapi({ description: "New tokens to generate at most.", example: 256 });
+
+export const TradeProposalSchema = TradeProposal.openapi("TradeProposal", {
+  example: {
+    ticker: "AAPL",
+    action: "adjust",
+    side: "LONG",
+    new_stop_pct: 5,
+    new_target_pct: 10,
+    confidence: 0.85,
+    rationale: "Price action suggests upward trend.",
+  },
+});
+
+export const GenerateRequest = z
+  .object({
+    prompt: Prompt,
+    max_length: MaxLength,
+    model_id: z
+      .string()
+      .optional()
+      .openapi({ description: '"hermes" (default) or "phi3".', example: "hermes" }),
+  })
+  .openapi("GenerateRequest");
+export type GenerateRequest = z.input<typeof GenerateRequest>;
+
+export const ModelGenerateRequest = z
+  .object({ prompt: Prompt, max_length: MaxLength })
+  .openapi("ModelGenerateRequest");
+export type ModelGenerateRequest = z.input<typeof ModelGenerateRequest>;
+
+export const HermesResponse = z.object({ generated_text: z.string() }).openapi("HermesResponse");
+
+export const ProposeResponse = z
+  .object({
+    transaction_id: z.uuid(),
+    phi3_proposal: TradeProposalSchema,
+    hermes_assessment: z.string(),
+  })
+  .openapi("ProposeResponse");
+export type ProposeResponse = z.infer<typeof ProposeResponse>;
+
+export const FeedbackRequest = z
+  .object({
+    transaction_id: z.uuid("transaction_id must be a UUID"),
+    feedback_type: z.enum(FEEDBACK_TYPES),
+    feedback_content: z
+      .union([z.record(z.string(), z.unknown()), z.string(), z.number(), z.array(z.unknown())])
+      .openapi({ example: { comment: "The rationale needs to be more specific." } }),
+    timestamp: z.iso
+      .datetime({ offset: true, message: "timestamp must be an ISO-8601 date-time" })
+      .optional(),
+    corrected_proposal: TradeProposalSchema.optional(),
+  })
+  .openapi("FeedbackItem");
+export type FeedbackRequest = z.input<typeof FeedbackRequest>;
+
+export const FeedbackResponse = z
+  .object({
+    message: z.literal("Feedback received successfully"),
+    transaction_id: z.uuid(),
+  })
+  .openapi("FeedbackResponse");
+
+export const ExportQuery = z.object({
+  kind: z.enum(["log", "feedback"]).openapi({
+    description: "log: phi3_feedback_log.jsonl lines; feedback: phi3_feedback_data.jsonl lines.",
+  }),
+  since: z.iso
+    .datetime({ offset: true, message: "since must be an ISO-8601 date-time" })
+    .optional(),
+});
+
+export const HealthResponse = z
+  .object({
+    status: z.enum(["ok", "partial_error", "error"]),
+    hermes_loaded: z.boolean(),
+    phi3_loaded: z.boolean(),
+    phi3_model_file_exists: z.boolean(),
+    device: z.string(),
+    loading: z.boolean(),
+    edge: z.object({
+      version: z.string(),
+      runtime: z.string(),
+      database: z.enum(["ok", "error"]),
+      database_kind: z.string(),
+      gpu_node: z.enum(["ok", "unreachable", "error"]),
+      gpu_node_error: z.string().optional(),
+    }),
+    gpu_node: z.record(z.string(), z.unknown()).optional(),
+  })
+  .openapi("Health");
+export type HealthResponse = z.infer<typeof HealthResponse>;
+
+export const ErrorResponse = z
+  .object({
+    error: z.string(),
+    code: z.string(),
+    request_id: z.string(),
+  })
+  .catchall(z.unknown())
+  .openapi("Error");
+
+/** Error responses every route may give, for the OpenAPI document. */
+export function errorResponses(...statuses: number[]) {
+  const descriptions: Record<number, string> = {
+    400: "Malformed JSON or invalid model_id",
+    401: "Missing or invalid API key",
+    404: "Unknown transaction_id",
+    413: "Body too large",
+    415: "Content-Type is not application/json",
+    422: "Invalid request body",
+    429: "GPU node busy (Retry-After)",
+    503: "GPU node unavailable or model not loaded",
+    504: "GPU node timed out",
+  };
+  return Object.fromEntries(
+    statuses.map((s) => [
+      s,
+      {
+        description: descriptions[s] ?? "Error",
+        content: { "application/json": { schema: ErrorResponse } },
+      },
+    ]),
+  );
+}

@@ -1,0 +1,43 @@
+/** The seed's JSONL line shapes, shared by the export endpoint, the CLI and the Node mirror. */
+import type { FeedbackRow } from "../../db/schema/feedback.ts";
+import type { ProposalRow } from "../../db/schema/proposals.ts";
+
+/** A phi3_feedback_log.jsonl line: the seed's fields first, then what we add. */
+export function toLogLine(row: ProposalRow): Record<string, unknown> {
+  return {
+    transaction_id: row.transactionId,
+    timestamp: row.createdAt.toISOString(),
+    phi3_proposal: row.phi3Proposal,
+    hermes_assessment: row.hermesAssessment,
+    endpoint: row.endpoint,
+    prompt: row.prompt,
+    augmented_prompt: row.augmentedPrompt,
+    example_ids: row.exampleIds,
+    max_length: row.maxLength,
+    phi3_model: row.phi3Model,
+    hermes_model: row.hermesModel,
+    hermes_error: row.hermesError,
+    tokens: {
+      phi3_prompt: row.phi3PromptTokens,
+      phi3_completion: row.phi3CompletionTokens,
+      hermes_prompt: row.hermesPromptTokens,
+      hermes_completion: row.hermesCompletionTokens,
+    },
+    timings: row.timings,
+    request_id: row.requestId,
+  };
+}
+
+/** A phi3_feedback_data.jsonl line: the FeedbackItem fields, then what we add. */
+export function toFeedbackLine(row: FeedbackRow): Record<string, unknown> {
+  return {
+    transaction_id: row.transactionId,
+    feedback_type: row.feedbackType,
+    feedback_content: row.feedbackContent,
+    timestamp: row.timestamp.toISOString(),
+    corrected_proposal: row.correctedProposal ?? null,
+    id: String(row.id),
+    received_at: row.receivedAt.toISOString(),
+    request_id: row.requestId,
+  };
+}
