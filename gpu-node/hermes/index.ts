@@ -88,7 +88,14 @@ export async function loadHermes(
 ): Promise<HermesRuntime> {
   const log = (deps.logger ?? pino({ level: "silent" })).child({ model: "hermes" });
   const signal = load.signal;
-  const progress = (fraction: number, phase: string) => load.onProgress?.({ fraction, phase });
+  // node-llama-cpp's load progress is not monotonic (it may report 1 before the real values);
+  // callers get a fraction that never goes back.
+  let reported = -1;
+  const progress = (fraction: number, phase: string) => {
+    if (fraction <= reported) return;
+    reported = fraction;
+    load.onProgress?.({ fraction, phase });
+  };
   if (!Number.isInteger(options.parallel) || options.parallel < 1) {
     throw new Error(`parallel must be a positive integer, got ${options.parallel}`);
   }
