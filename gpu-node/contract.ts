@@ -40,6 +40,16 @@ export const TradeProposal = z
   .strict();
 export type TradeProposal = z.infer<typeof TradeProposal>;
 
+/** The proposal with its keys in the schema's order (jsonb storage does not keep key order). */
+export function canonicalProposal(p: TradeProposal): TradeProposal {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(TRADE_PROPOSAL_JSON_SCHEMA.properties)) {
+    const value = (p as Record<string, unknown>)[key];
+    if (value !== undefined) out[key] = value;
+  }
+  return out as TradeProposal;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Shared pieces
 // ---------------------------------------------------------------------------------------------
@@ -54,7 +64,12 @@ export const Sampling = z
     /** 0 = greedy (the default). */
     temperature: z.number().min(0).max(2).optional(),
     top_p: z.number().gt(0).max(1).optional(),
-    seed: z.number().int().min(0).max(2 ** 32 - 1).optional(),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 32 - 1)
+      .optional(),
   })
   .strict();
 export type Sampling = z.infer<typeof Sampling>;

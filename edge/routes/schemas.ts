@@ -19,7 +19,8 @@ const MaxLength = z
   .default(256)
   .openapi({ description: "New tokens to generate at most.", example: 256 });
 
-export const TradeProposalSchema = TradeProposal.openapi("TradeProposal", {
+// Rebuilt from the contract's shape: schemas made before @hono/zod-openapi loaded lack .openapi().
+export const TradeProposalSchema = z.strictObject(TradeProposal.shape).openapi("TradeProposal", {
   example: {
     ticker: "AAPL",
     action: "adjust",

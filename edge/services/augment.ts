@@ -7,7 +7,7 @@
  * trigram KNN, recency), and ranks only those: it stays an index lookup at a million rows.
  */
 import { sql } from "drizzle-orm";
-import type { TradeProposal } from "../../gpu-node/contract.ts";
+import { canonicalProposal, type TradeProposal } from "../../gpu-node/contract.ts";
 import type { ServiceContext } from "../env.ts";
 
 export interface WorkedExample {
@@ -89,7 +89,7 @@ export function buildAugmentedPrompt(
   const used: WorkedExample[] = [];
   let body = "";
   for (const ex of examples) {
-    const answer = JSON.stringify(ex.correctedProposal);
+    const answer = JSON.stringify(canonicalProposal(ex.correctedProposal));
     const fixed = `Example ${used.length + 1}\nRequest: \nCorrected answer: ${answer}\n\n`;
     const room = maxChars - HEADER.length - FOOTER.length - body.length - fixed.length;
     if (room < 40) break;
@@ -123,8 +123,10 @@ export async function selectExamples(
   if (k === 0) return [];
   const tickers = extractTickers(prompt);
   const maxAgeDays = ctx.settings.AUGMENT_MAX_AGE_DAYS;
-  const since =
-    maxAgeDays > 0 ? new Date(ctx.clock.now().getTime() - maxAgeDays * 86_400_000) : new Date(0);
+  // An ISO string, not a Date: postgres-js under drizzle does not serialize Dates in raw SQL.
+  const since = (
+    maxAgeDays > 0 ? new Date(ctx.clock.now().getTime() - maxAgeDays * 86_400_000) : new Date(0)
+  ).toISOString();
   const probe = prompt.slice(0, 1000);
   const tickerList = `{${tickers.map((t) => `"${t}"`).join(",")}}`;
   const n = CANDIDATES_PER_SOURCE;
@@ -132,15 +134,15 @@ export async function selectExamples(
     with candidates as (
       (select id from feedback_items
         where example_prompt is not null and example_ticker = any(${tickerList}::text[])
-          and received_at >= ${since}
+          and received_at >= ${since}::timestamptz
         order by example_ticker, received_at desc limit ${n})
       union
       (select id from feedback_items
-        where example_prompt is not null and received_at >= ${since}
+        where example_prompt is not null and received_at >= ${since}::timestamptz
         order by example_prompt <-> ${probe} limit ${n})
       union
       (select id from feedback_items
-        where example_prompt is not null and received_at >= ${since}
+        where example_prompt is not null and received_at >= ${since}::timestamptz
         order by received_at desc limit ${n})
     )
     select f.id, f.example_prompt as prompt, f.corrected_proposal, f.example_ticker as ticker,

@@ -1,13 +1,14 @@
 /** The seed's JSONL line shapes, shared by the export endpoint, the CLI and the Node mirror. */
 import type { FeedbackRow } from "../../db/schema/feedback.ts";
 import type { ProposalRow } from "../../db/schema/proposals.ts";
+import { canonicalProposal } from "../../gpu-node/contract.ts";
 
 /** A phi3_feedback_log.jsonl line: the seed's fields first, then what we add. */
 export function toLogLine(row: ProposalRow): Record<string, unknown> {
   return {
     transaction_id: row.transactionId,
     timestamp: row.createdAt.toISOString(),
-    phi3_proposal: row.phi3Proposal,
+    phi3_proposal: canonicalProposal(row.phi3Proposal),
     hermes_assessment: row.hermesAssessment,
     endpoint: row.endpoint,
     prompt: row.prompt,
@@ -35,7 +36,7 @@ export function toFeedbackLine(row: FeedbackRow): Record<string, unknown> {
     feedback_type: row.feedbackType,
     feedback_content: row.feedbackContent,
     timestamp: row.timestamp.toISOString(),
-    corrected_proposal: row.correctedProposal ?? null,
+    corrected_proposal: row.correctedProposal ? canonicalProposal(row.correctedProposal) : null,
     id: String(row.id),
     received_at: row.receivedAt.toISOString(),
     request_id: row.requestId,
