@@ -54,7 +54,8 @@ async function main() {
   const loaders: ModelLoaders = {
     hermes: async (options, load) =>
       (await import("./hermes/index.ts")).loadHermes(options, load, { logger }),
-    phi3: async (options, load) => (await import("./phi3/index.ts")).loadPhi3(options, load),
+    phi3: async (options, load) =>
+      (await import("./phi3/index.ts")).loadPhi3(options, load, { logger }),
   };
 
   const registry = createModelRegistry({

@@ -7,11 +7,22 @@
 import { availableParallelism } from "node:os";
 import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
+import {
+  DEFAULT_HERMES_FILE,
+  DEFAULT_PHI3_DIR_CPU,
+  DEFAULT_PHI3_DIR_CUDA,
+  hasNvidiaGpu,
+} from "./models/catalog.ts";
 import type { DeviceChoice } from "./runtime.ts";
 
-// TODO(catalog): import these from gpu-node/models/catalog.ts once it exports them.
-export const DEFAULT_HERMES_FILE = "hermes/Hermes-3-Llama-3.1-8B.Q4_K_M.gguf";
-export const DEFAULT_PHI3_DIR = "phi3/cpu-int4-rtn-block-32-acc-level-4";
+/**
+ * The Phi-3 folder `npm run models:pull` fetches for this device: the CUDA export on a machine
+ * with an NVIDIA driver (or when CUDA is asked for), the CPU export otherwise.
+ */
+export function defaultPhi3Dir(device: DeviceChoice, nvidiaGpu: boolean): string {
+  const cuda = device === "cuda" || (device === "auto" && nvidiaGpu);
+  return cuda ? DEFAULT_PHI3_DIR_CUDA : DEFAULT_PHI3_DIR_CPU;
+}
 
 /** A model path set to this literal disables the model (state "disabled"). */
 export const MODEL_OFF = "off";
@@ -139,6 +150,8 @@ export interface ParseSettingsOptions {
   logicalCores?: number;
   /** Base for relative paths; the process's working directory by default. */
   cwd?: string;
+  /** Whether an NVIDIA driver is present (picks the default Phi-3 folder); detected by default. */
+  nvidiaGpu?: boolean;
 }
 
 /** Parses the environment; throws SettingsError naming the first bad variable. */
@@ -191,7 +204,10 @@ export function parseGpuNodeSettings(
       queueMax: e.HERMES_QUEUE_MAX ?? 8,
     },
     phi3: {
-      modelDir: modelPath(e.PHI3_MODEL_DIR, DEFAULT_PHI3_DIR),
+      modelDir: modelPath(
+        e.PHI3_MODEL_DIR,
+        defaultPhi3Dir(e.PHI3_DEVICE ?? "auto", options.nvidiaGpu ?? hasNvidiaGpu()),
+      ),
       device: e.PHI3_DEVICE ?? "auto",
       threads: e.PHI3_THREADS ?? threads,
       queueMax: e.PHI3_QUEUE_MAX ?? 8,

@@ -1,15 +1,18 @@
 import { describe, expect, it } from "vitest";
 import {
   DEFAULT_HERMES_FILE,
+  DEFAULT_PHI3_DIR_CPU,
+  DEFAULT_PHI3_DIR_CUDA,
+} from "../../gpu-node/models/catalog.ts";
+import {
   DEFAULT_HERMES_SYSTEM_PROMPT,
-  DEFAULT_PHI3_DIR,
   defaultThreads,
   isLoopbackHost,
   parseGpuNodeSettings,
   SettingsError,
 } from "../../gpu-node/settings.ts";
 
-const opts = { cwd: "/srv/app", logicalCores: 8 };
+const opts = { cwd: "/srv/app", logicalCores: 8, nvidiaGpu: false };
 
 function errorOf(env: Record<string, string>): SettingsError {
   try {
@@ -39,7 +42,7 @@ describe("parseGpuNodeSettings", () => {
         queueMax: 8,
       },
       phi3: {
-        modelDir: `/srv/app/models/${DEFAULT_PHI3_DIR}`,
+        modelDir: `/srv/app/models/${DEFAULT_PHI3_DIR_CPU}`,
         device: "auto",
         threads: 4,
         queueMax: 8,
@@ -97,7 +100,20 @@ describe("parseGpuNodeSettings", () => {
   it("places default model paths under MODELS_DIR", () => {
     const s = parseGpuNodeSettings({ MODELS_DIR: "data/m" }, opts);
     expect(s.hermes.modelPath).toBe(`/srv/app/data/m/${DEFAULT_HERMES_FILE}`);
-    expect(s.phi3.modelDir).toBe(`/srv/app/data/m/${DEFAULT_PHI3_DIR}`);
+    expect(s.phi3.modelDir).toBe(`/srv/app/data/m/${DEFAULT_PHI3_DIR_CPU}`);
+  });
+
+  it("defaults to the Phi-3 export models:pull fetches for the device", () => {
+    const withGpu = { ...opts, nvidiaGpu: true };
+    expect(parseGpuNodeSettings({}, withGpu).phi3.modelDir).toBe(
+      `/srv/app/models/${DEFAULT_PHI3_DIR_CUDA}`,
+    );
+    expect(parseGpuNodeSettings({ PHI3_DEVICE: "cpu" }, withGpu).phi3.modelDir).toBe(
+      `/srv/app/models/${DEFAULT_PHI3_DIR_CPU}`,
+    );
+    expect(parseGpuNodeSettings({ PHI3_DEVICE: "cuda" }, opts).phi3.modelDir).toBe(
+      `/srv/app/models/${DEFAULT_PHI3_DIR_CUDA}`,
+    );
   });
 
   it("treats empty values as unset (a copied .env.template)", () => {
