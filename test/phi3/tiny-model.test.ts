@@ -89,8 +89,8 @@ describe("writeTinyPhi3", () => {
       const step = await run({ input_ids: ids([42]), attention_mask: mask(4), ...cachedPast });
       expect(step["present.1.value"]?.dims).toEqual([1, kvHeads, 4, headSize]);
       const vocab = config.vocabSize;
-      const lastFull = (full.logits?.data as Float32Array).slice(3 * vocab, 4 * vocab);
-      const lastStep = step.logits?.data as Float32Array;
+      const lastFull = (full.logits as ort.Tensor).data.slice(3 * vocab, 4 * vocab);
+      const lastStep = (step.logits as ort.Tensor).data as Float32Array;
       expect(lastStep).toHaveLength(vocab);
       for (let i = 0; i < vocab; i++) expect(lastStep[i]).toBeCloseTo(lastFull[i] as number, 4);
     } finally {
