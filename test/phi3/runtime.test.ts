@@ -159,6 +159,17 @@ describe("Phi-3 runtime on the tiny model (real onnxruntime-node)", () => {
     }
   });
 
+  it("a call waiting for the runtime can give up without disturbing the one running", async () => {
+    const long = { prompt: PROMPT, maxTokens: 600, sampling: { temperature: 1, seed: 4 } };
+    const running = runtime.generate(long, never());
+    const waiting = new AbortController();
+    const queued = runtime.generate({ prompt: PROMPT, maxTokens: 40 }, waiting.signal);
+    waiting.abort(new Error("timed out in queue"));
+    await expect(queued).rejects.toThrow("timed out in queue");
+    const first = await running;
+    expect(first.raw).toBe((await runtime.generate(long, never())).raw);
+  });
+
   it("unconstrained mode (for benchmarks) runs without the grammar", async () => {
     const result = await runtime.generateRaw(
       { prompt: PROMPT, maxTokens: 30, sampling: { temperature: 1, seed: 2 } },
@@ -210,6 +221,16 @@ describe("loading errors", () => {
 
   it("device cuda without a usable CUDA provider is a load error, not a silent CPU fallback", async () => {
     await expect(load(folder.dir, "cuda")).rejects.toThrow(/cuda/i);
+  });
+
+  it("dispose waits for the generation in flight", async () => {
+    const runtime = await load(folder.dir);
+    const running = runtime.generate(
+      { prompt: PROMPT, maxTokens: 300, sampling: { temperature: 1, seed: 9 } },
+      never(),
+    );
+    await runtime.dispose();
+    expect(tradeSchemaValidator()((await running).proposal)).toBe(true);
   });
 
   it("an aborted load stops", async () => {
