@@ -4,15 +4,20 @@
  *
  * In CI (CI=true) missing engine binaries FAIL these tests: run `.ci/install-docker.sh` first.
  * Elsewhere they are skipped, with the reason in the suite's name.
+ *
+ * WATCHDOG_TEST_DOCKER_HOST=unix:///var/run/docker.sock uses an engine that is already running
+ * instead (GitHub's runners: the tests cannot start dockerd as root there); the test container then
+ * gets a unique name and everything created is removed afterwards.
  */
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type Docker from "dockerode";
 import pino from "pino";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createDockerode, DockerodeRuntime } from "../../gpu-node/watchdog/docker.ts";
 import { NVIDIA_SMI_QUERY } from "../../gpu-node/watchdog/nvidia-smi.ts";
-import { loadWatchdogSettings } from "../../gpu-node/watchdog/settings.ts";
+import { loadWatchdogSettings, parseDockerHost } from "../../gpu-node/watchdog/settings.ts";
 import { Watchdog } from "../../gpu-node/watchdog/watchdog.ts";
 import {
   FakeNvidiaSmi,
@@ -22,15 +27,21 @@ import {
   startDockerd,
   startedAt,
   type TestEngine,
+  useRunningEngine,
 } from "./dockerd.ts";
 
-const NAME = "llm-sidecar";
-const tools = findDockerTools();
+const running = process.env.WATCHDOG_TEST_DOCKER_HOST?.trim() || undefined;
+const runningSocket = running ? parseDockerHost(running) : undefined;
+/** Named like the GPU service; unique when the engine is shared. */
+const NAME = running ? `llm-sidecar-${randomBytes(3).toString("hex")}` : "llm-sidecar";
+const found = findDockerTools();
+// A running engine needs only the image's busybox; otherwise the whole engine.
+const missing = running ? found.missing.filter((m) => m.includes("busybox")) : found.missing;
 const inCI = process.env.CI === "true";
-const skip = tools.missing.length > 0 && !inCI;
+const skip = missing.length > 0 && !inCI;
 const title = skip
-  ? `watchdog on a real dockerd: SKIPPED, missing ${tools.missing.join(", ")} (run .ci/install-docker.sh as root)`
-  : "watchdog on a real dockerd";
+  ? `watchdog on a real dockerd: SKIPPED, missing ${missing.join(", ")} (run .ci/install-docker.sh as root)`
+  : `watchdog on a real dockerd (${running ? `running engine ${running}` : "started by the test"})`;
 
 interface LogLine {
   level: number;
@@ -74,14 +85,21 @@ describe.skipIf(skip)(title, () => {
   let container: Docker.Container;
 
   beforeAll(async () => {
-    if (!tools.dockerd || !tools.busybox || tools.missing.length > 0) {
+    if (missing.length > 0 || !found.busybox) {
       throw new Error(
-        `CI=true and the Docker engine tools are missing: ${tools.missing.join(", ")}. ` +
+        `CI=true and the Docker engine tools are missing: ${missing.join(", ")}. ` +
           "Run `bash .ci/install-docker.sh` (as root) before `npm test`.",
       );
     }
-    engine = await startDockerd(tools.dockerd);
-    await importFakeGpuImage(engine, tools.busybox);
+    if (runningSocket) {
+      if (runningSocket.kind !== "socket")
+        throw new Error("WATCHDOG_TEST_DOCKER_HOST must be a socket");
+      engine = await useRunningEngine(runningSocket.socketPath);
+    } else {
+      if (!found.dockerd) throw new Error("dockerd not found");
+      engine = await startDockerd(found.dockerd);
+    }
+    await importFakeGpuImage(engine, found.busybox);
   }, 90_000);
 
   afterAll(async () => {

@@ -5,6 +5,7 @@
  * whose answer the test controls through a bind-mounted folder.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { accessSync, closeSync, constants, openSync, readSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -76,10 +77,14 @@ function isExecutable(path: string): boolean {
 
 export interface TestEngine {
   docker: Docker;
+  /** Tag of the fake GPU image in this engine. */
+  image: string;
   socketPath: string;
   /** DOCKER_HOST for child processes. */
   dockerHost: string;
   dir: string;
+  /** Put on every container the tests create (a running engine's cleanup finds them by it). */
+  label?: string;
   /** The daemon's log so far (for failure messages). */
   log(): Promise<string>;
   /** Removes every container, stops dockerd (and its containerd), removes the directory. */
@@ -184,7 +189,57 @@ export async function startDockerd(dockerdPath: string): Promise<TestEngine> {
       await sleep(100);
     }
   }
-  return { docker, socketPath, dockerHost: `unix://${socketPath}`, dir, log, stop };
+  return {
+    docker,
+    image: FAKE_GPU_IMAGE,
+    socketPath,
+    dockerHost: `unix://${socketPath}`,
+    dir,
+    log,
+    stop,
+  };
+}
+
+/**
+ * Uses an engine that is already running (e.g. a CI runner's, where tests cannot start dockerd
+ * as root) instead of starting one. Everything the tests create carries a random suffix and is
+ * removed by stop(); nothing else in that engine is touched.
+ */
+export async function useRunningEngine(socketPath: string): Promise<TestEngine> {
+  const dir = await mkdtemp(join(tmpdir(), "wd-"));
+  const suffix = randomBytes(4).toString("hex");
+  const image = `fake-gpu-${suffix}:test`;
+  const label = `watchdog-test-${suffix}`;
+  const docker = new Docker({ socketPath });
+  await docker.ping();
+  const stop = async () => {
+    const containers = await docker
+      .listContainers({ all: true, filters: { label: [label] } })
+      .catch(() => []);
+    await Promise.all(
+      containers.map((c) =>
+        docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => {}),
+      ),
+    );
+    await docker
+      .getImage(image)
+      .remove({ force: true })
+      .catch(() => {});
+    await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+  };
+  return {
+    docker,
+    image,
+    label,
+    socketPath,
+    dockerHost: `unix://${socketPath}`,
+    dir,
+    log: async () => "(an engine this test did not start: see its own logs)",
+    stop,
+  };
 }
 
 /** Leftover mounts (shm, overlay) would make the directory impossible to remove. */
@@ -215,7 +270,7 @@ if [ -f /ctl/stderr ]; then cat /ctl/stderr >&2; fi
 exit "$(cat /ctl/code 2>/dev/null || echo 0)"
 `;
 
-/** Imports a busybox rootfs with the fake nvidia-smi as {@link FAKE_GPU_IMAGE}. */
+/** Imports a busybox rootfs with the fake nvidia-smi as `engine.image`. */
 export async function importFakeGpuImage(engine: TestEngine, busybox: string): Promise<void> {
   const root = join(engine.dir, "rootfs");
   await mkdir(join(root, "bin"), { recursive: true });
@@ -229,7 +284,7 @@ export async function importFakeGpuImage(engine: TestEngine, busybox: string): P
   await writeFile(join(root, "usr", "bin", "nvidia-smi"), FAKE_NVIDIA_SMI, { mode: 0o755 });
   const tarPath = join(engine.dir, "rootfs.tar");
   execFileSync("tar", ["-C", root, "-cf", tarPath, "."]);
-  const [repo, tag] = FAKE_GPU_IMAGE.split(":") as [string, string];
+  const [repo, tag] = engine.image.split(":") as [string, string];
   const stream = await engine.docker.importImage(tarPath, { repo, tag });
   await new Promise<void>((resolve, reject) =>
     engine.docker.modem.followProgress(stream, (error: Error | null) =>
@@ -285,7 +340,8 @@ export async function runFakeGpuContainer(
 ): Promise<Docker.Container> {
   const container = await engine.docker.createContainer({
     name,
-    Image: FAKE_GPU_IMAGE,
+    Image: engine.image,
+    Labels: engine.label ? { [engine.label]: "1" } : {},
     // PID 1 ignores SIGTERM unless it traps it: exit promptly so restarts take no stop timeout.
     Cmd: ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done"],
     HostConfig: { NetworkMode: "none", Binds: [`${fake.dir}:/ctl`] },
