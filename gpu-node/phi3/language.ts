@@ -53,7 +53,7 @@ const UTF8_MULTIBYTE: Lang = alt(
 /** A character allowed unescaped inside a JSON string: anything but `"`, `\` and U+0000..U+001F. */
 export const JSON_STRING_CHAR: Lang = {
   kind: "char",
-  ebnf: '[^"\\\\\\x00-\\x1f]',
+  ebnf: '[^"\\\\\\u0000-\\u001f]',
   bytes: alt(bytes([0x20, 0x21], [0x23, 0x5b], [0x5d, 0x7f]), UTF8_MULTIBYTE),
 };
 
@@ -66,16 +66,18 @@ function ebnfLiteral(text: string): string {
   for (const ch of text) {
     const cp = ch.codePointAt(0) ?? 0;
     if (ch === '"' || ch === "\\") out += `\\${ch}`;
-    else if (cp < 0x20 || cp === 0x7f) out += `\\x${cp.toString(16).padStart(2, "0")}`;
+    else if (cp < 0x20 || cp === 0x7f) out += `\\u${cp.toString(16).padStart(4, "0")}`;
     else out += ch;
   }
   return `${out}"`;
 }
 
+/** xgrammar reads `\x` escapes greedily (`\x5cbf` is U+5CBF), so bytes are written as `\uHHHH`,
+ * which has a fixed length. */
 function ebnfByte(b: number): string {
   const ch = String.fromCharCode(b);
   if (/[A-Za-z0-9]/.test(ch)) return ch;
-  return `\\x${b.toString(16).padStart(2, "0")}`;
+  return `\\u${b.toString(16).padStart(4, "0")}`;
 }
 
 /** Prints `root` and every named rule it uses as an EBNF grammar whose start rule is `root`. */

@@ -74,7 +74,7 @@ describe("the trade-proposal grammar", () => {
   const cases: [string, string, boolean][] = [
     [
       "all keys",
-      '{"ticker": "MSFT", "action": "abort", "side": "SHORT", "new_stop_pct": -2.5, "new_target_pct": null, "confidence": 0.25, "rationale": "Risk \\"too\\" high \\u00e9 é 📈."}',
+      '{"ticker": "MSFT", "action": "abort", "side": "SHORT", "new_stop_pct": -2.5, "new_target_pct": null, "confidence": 0.25, "rationale": "Risk \\"too\\" high \\u00e9 é 📈 \\\\ \\/ \\b\\f\\n\\r\\t."}',
       true,
     ],
     [
