@@ -114,11 +114,10 @@ async function readJson(dir: string, file: string): Promise<Record<string, unkno
   }
 }
 
-async function requireFile(dir: string, file: string): Promise<string> {
-  const path = join(dir, file);
+async function requireFile(path: string): Promise<string> {
   const info = await stat(path).catch(() => undefined);
   if (!info?.isFile()) {
-    throw new Phi3FolderError(`Phi-3 model file not found: ${path} (${PULL_HINT})`, file);
+    throw new Phi3FolderError(`Phi-3 model file not found: ${path} (${PULL_HINT})`, path);
   }
   return path;
 }
@@ -161,7 +160,7 @@ export async function readPhi3Folder(dir: string): Promise<Phi3Folder> {
     throw new Phi3FolderError(`Phi-3 model folder not found: ${dir} (${PULL_HINT})`, dir);
   }
   const config = parseGenaiConfig(dir, await readJson(dir, "genai_config.json"));
-  await requireFile(dir, config.modelFile.slice(dir.length).replace(/^[/\\]/, ""));
+  await requireFile(config.modelFile);
   const [tokenizerJson, tokenizerConfig, specialTokensMap] = await Promise.all([
     readJson(dir, "tokenizer.json"),
     readJson(dir, "tokenizer_config.json"),
