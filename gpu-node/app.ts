@@ -113,6 +113,8 @@ export function createGpuNodeApp(deps: GpuNodeDeps) {
     c.header(REQUEST_ID_HEADER, requestId);
     await next();
     c.res.headers.set(REQUEST_ID_HEADER, requestId);
+    // Lets keep-alive clients go, so the server can close during shutdown.
+    if (lifecycle.shuttingDown) c.res.headers.set("Connection", "close");
     const entry = {
       method: c.req.method,
       path: c.req.path,

@@ -3,18 +3,15 @@
  * the models in the background, and shut down gracefully on SIGTERM/SIGINT.
  */
 import { existsSync, readFileSync } from "node:fs";
+import type { Server } from "node:http";
 import { serve } from "@hono/node-server";
 import { pino } from "pino";
 import { createGpuNodeApp } from "./app.ts";
 import { Lifecycle } from "./service/lifecycle.ts";
 import { loadModels, type ModelLoaders } from "./service/loader.ts";
 import { createModelRegistry } from "./service/registry.ts";
+import { shutdownGracefully } from "./service/shutdown.ts";
 import { type GpuNodeSettings, parseGpuNodeSettings, SettingsError } from "./settings.ts";
-
-/** After the grace period, how long aborted work gets to stop before the models are freed. */
-const ABORT_SETTLE_MS = 2_000;
-/** Freeing a model should take moments; never hang the exit on it. */
-const DISPOSE_TIMEOUT_MS = 5_000;
 
 function readSettings(): GpuNodeSettings {
   // process.loadEnvFile exists from Node 20.12; it never overrides variables already set.
@@ -41,9 +38,6 @@ function packageVersion(): string {
     return "0.0.0";
   }
 }
-
-const sleep = (ms: number) =>
-  new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), ms).unref());
 
 async function main() {
   const settings = readSettings();
@@ -107,31 +101,18 @@ async function main() {
       process.exit(1);
     }
     stopping = true;
-    const grace = settings.shutdownGraceMs;
-    logger.info({ signal, grace_ms: grace }, `${signal}: shutting down`);
+    logger.info({ signal, grace_ms: settings.shutdownGraceMs }, `${signal}: shutting down`);
 
-    lifecycle.beginShutdown();
-    loadAbort.abort();
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    const idle = () => Promise.all([registry.hermes.idle(), registry.phi3.idle()]);
-
-    if ((await Promise.race([idle(), sleep(grace)])) === "timeout") {
-      logger.warn({ grace_ms: grace }, "grace period over: aborting in-flight generations");
-      lifecycle.abortInFlight();
-      if ((await Promise.race([idle(), sleep(ABORT_SETTLE_MS)])) === "timeout") {
-        logger.warn("some generations did not stop when aborted");
-      }
-    }
-    if ((await Promise.race([loading, sleep(ABORT_SETTLE_MS)])) === "timeout") {
-      logger.warn("a model was still loading and did not stop when aborted");
-    }
-
-    if ("closeAllConnections" in server) server.closeAllConnections();
-    await closed;
-    const disposed = Promise.all([registry.hermes.dispose(), registry.phi3.dispose()]);
-    if ((await Promise.race([disposed, sleep(DISPOSE_TIMEOUT_MS)])) === "timeout") {
-      logger.warn("disposing the models took too long");
-    }
+    await shutdownGracefully({
+      // serve() without a createServer option makes a plain http.Server.
+      server: server as Server,
+      lifecycle,
+      registry,
+      logger,
+      graceMs: settings.shutdownGraceMs,
+      loading,
+      cancelLoading: () => loadAbort.abort(),
+    });
     logger.info("stopped");
     process.exit(0);
   };
