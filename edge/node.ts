@@ -16,6 +16,7 @@ try {
     const force = setTimeout(() => process.exit(1), 10_000);
     force.unref();
     await edge.close();
+    process.stderr.write("edge: stopped\n");
     process.exit(0);
   };
   process.once("SIGTERM", () => void stop("SIGTERM"));

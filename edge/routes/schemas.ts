@@ -9,6 +9,8 @@ const Prompt = z
   .string()
   .max(PROMPT_MAX_CHARS, `prompt must be at most ${PROMPT_MAX_CHARS} characters`)
   .refine((s) => s.trim().length > 0, "prompt must not be empty")
+  // Postgres text cannot hold NUL; refuse it here rather than fail at the database.
+  .refine((s) => !s.includes("\u0000"), "prompt must not contain NUL (\\u0000) characters")
   .openapi({ example: "AAPL broke below its 20-day moving average on high volume. Adjust?" });
 
 const MaxLength = z
@@ -71,6 +73,9 @@ export const FeedbackRequest = z
       .datetime({ offset: true, message: "timestamp must be an ISO-8601 date-time" })
       .optional(),
     corrected_proposal: TradeProposalSchema.optional(),
+  })
+  .refine((v) => !JSON.stringify(v).includes("\\u0000"), {
+    message: "feedback must not contain NUL (\\u0000) characters",
   })
   .openapi("FeedbackItem");
 export type FeedbackRequest = z.input<typeof FeedbackRequest>;
