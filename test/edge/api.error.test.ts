@@ -9,7 +9,7 @@ import { createEdgeHarness, type EdgeHarness } from "../support/edge.ts";
 async function expectEnvelope(res: Response, status: number, code: string) {
   expect(res.status).toBe(status);
   expect(res.headers.get("content-type")).toContain("application/json");
-  const body = await res.json();
+  const body = (await res.json()) as { error: string } & Record<string, unknown>;
   expect(body).toMatchObject({ code, request_id: res.headers.get("x-request-id") });
   expect(typeof body.error).toBe("string");
   expect(JSON.stringify(body)).not.toMatch(/\bat .*\.ts:\d+/);
@@ -241,7 +241,7 @@ describe.each(DB_KINDS)("GPU node failures (%s)", (kind) => {
       h.gpu.options.phi3Loaded = true;
       const health = await h.request("/health");
       expect(health.status).toBe(503);
-      expect((await health.json()).status).toBe("partial_error");
+      expect(((await health.json()) as { status: string }).status).toBe("partial_error");
     } finally {
       await h.close();
     }
@@ -270,7 +270,7 @@ describe.each(DB_KINDS)("GPU node failures (%s)", (kind) => {
       const [row] = await h.db.db
         .select()
         .from(proposals)
-        .where(eq(proposals.transactionId, body.transaction_id));
+        .where(eq(proposals.transactionId, String(body.transaction_id)));
       expect(row?.hermesError).toContain("model_not_loaded");
       expect(row?.phi3Proposal).toMatchObject({ ticker: "AMZN" });
       // Feedback on it still works.

@@ -1,5 +1,6 @@
 import Ajv from "ajv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ProposeResponse } from "../../edge/routes/schemas.ts";
 import { GPU_ROUTES, TRADE_PROPOSAL_JSON_SCHEMA } from "../../gpu-node/contract.ts";
 import { DB_KINDS } from "../support/db.ts";
 import { createEdgeHarness, type EdgeHarness } from "../support/edge.ts";
@@ -47,7 +48,7 @@ describe.each(DB_KINDS)("public API, happy paths (%s)", (kind) => {
       max_length: 64,
     });
     expect(res.status).toBe(200);
-    const body = await res.json();
+    const body = (await res.json()) as { ticker: string };
     expect(validProposal(body)).toBe(true);
     expect(body.ticker).toBe("MSFT");
     const tx = res.headers.get("x-transaction-id");
@@ -75,7 +76,7 @@ describe.each(DB_KINDS)("public API, happy paths (%s)", (kind) => {
       max_length: 50,
     });
     expect(first.status).toBe(200);
-    const proposed = await first.json();
+    const proposed = (await first.json()) as ProposeResponse;
     expect(proposed.transaction_id).toMatch(UUID);
     expect(validProposal(proposed.phi3_proposal)).toBe(true);
     expect(proposed.hermes_assessment).toContain("The following trade adjustment was proposed");
@@ -198,7 +199,7 @@ describe.each(DB_KINDS)("public API, happy paths (%s)", (kind) => {
   });
 
   it("describes itself: /openapi.json and /docs", async () => {
-    const doc = await (await h.request("/openapi.json")).json();
+    const doc = (await (await h.request("/openapi.json")).json()) as { paths: object };
     expect(Object.keys(doc.paths)).toEqual(
       expect.arrayContaining([
         "/generate",
