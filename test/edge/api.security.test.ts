@@ -41,7 +41,7 @@ describe("API keys", () => {
       { authorization: "Bearer key-three" },
     );
     expect(wrong.status).toBe(401);
-    expect((await wrong.json()).error).toBe("Invalid API key.");
+    expect(((await wrong.json()) as { error: string }).error).toBe("Invalid API key.");
     for (const key of ["key-one", "key-two"]) {
       const ok = await h.post("/generate/", { prompt: "x" }, { authorization: `Bearer ${key}` });
       expect(ok.status).toBe(200);
