@@ -55,7 +55,11 @@ export async function getLlamaForDevice(
     try {
       llama = await getLlama({ ...common, gpu: "cuda" });
     } catch (err) {
-      const why = err instanceof Error ? err.message : String(err);
+      // NoBinaryFoundError's message is just its name: say what it means here.
+      const why =
+        err instanceof Error && err.message !== "NoBinaryFoundError"
+          ? err.message
+          : "its CUDA prebuilt binary could not be loaded: no NVIDIA driver, or the CUDA 13 runtime libraries are missing";
       throw new Error(
         `CUDA was requested but cannot be used (${why}). Check the NVIDIA driver and the CUDA 13 runtime libraries, or choose gpu "auto" or "cpu".`,
         { cause: err },
