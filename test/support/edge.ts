@@ -1,45 +1,126 @@
 /**
- * The edge built in-process for HTTP tests: its own database (PGlite or a Postgres schema), a
- * stand-in GPU node over real HTTP, a recording JSONL mirror. `request` goes through app.request().
+ * The edge under test, on one of several targets, behind one interface so that the same API cases
+ * run on each:
+ * - node/pglite and node/postgres: the app built in-process (app.request()), its own database
+ *   (in-memory PGlite or a Postgres schema), a recording JSONL mirror;
+ * - workers/postgres: wrangler.toml's Worker in workerd over HTTP, reaching its own Postgres schema
+ *   through the HYPERDRIVE binding (test/support/worker.ts).
+ * Every target talks to a stand-in GPU node over real HTTP.
  */
 import pino from "pino";
 import { createApp } from "../../edge/app.ts";
 import { type Clock, type RecordMirror, systemClock } from "../../edge/env.ts";
 import { createHttpGpuClient } from "../../edge/gpu-client.ts";
-import { parseEdgeSettings } from "../../edge/settings.ts";
-import { createTestDatabase, type DbKind, type TestDatabase } from "./db.ts";
+import { exportLines } from "../../edge/services/export.ts";
+import { EdgeSettingsSchema, parseEdgeSettings } from "../../edge/settings.ts";
+import { createTestDatabase, DB_KINDS, type DbKind, type TestDatabase } from "./db.ts";
 import {
   type StandInGpuNode,
   type StandInOptions,
   startStandInGpuNode,
 } from "./stand-in-gpu-node.ts";
+import { createWorkerRole, startWorker } from "./worker.ts";
+
+export interface EdgeTarget {
+  runtime: "node" | "workers";
+  kind: DbKind;
+  label: string;
+}
+
+/** The in-process targets: one per database the suite runs on. */
+export const NODE_TARGETS: EdgeTarget[] = DB_KINDS.map((kind) => ({
+  runtime: "node",
+  kind,
+  label: `node, ${kind}`,
+}));
+
+export const WORKERS_TARGET: EdgeTarget = {
+  runtime: "workers",
+  kind: "postgres",
+  label: "workerd, postgres through Hyperdrive",
+};
+
+export interface RecordedLines {
+  log: Record<string, unknown>[];
+  feedback: Record<string, unknown>[];
+}
 
 export interface EdgeHarness {
-  app: ReturnType<typeof createApp>;
+  target: EdgeTarget;
   db: TestDatabase;
   gpu: StandInGpuNode;
-  mirrored: { log: Record<string, unknown>[]; feedback: Record<string, unknown>[] };
+  /** What /health reports as edge.version. */
+  version: string;
   request(path: string, init?: RequestInit): Promise<Response>;
   post(path: string, body: unknown, headers?: Record<string, string>): Promise<Response>;
+  /**
+   * The seed-shaped JSONL lines recorded so far, in order. Node: what the edge appended to its
+   * mirror. Workers has no mirror: the same lines read straight from the test's database.
+   */
+  recorded(): Promise<RecordedLines>;
   close(): Promise<void>;
 }
 
-export async function createEdgeHarness(options: {
-  kind: DbKind;
+export interface EdgeHarnessOptions {
+  /** Where the edge runs; `kind` alone means in-process Node on that database. */
+  target?: EdgeTarget;
+  kind?: DbKind;
   gpu?: StandInOptions;
   env?: Record<string, string>;
+  /** In-process targets only (a Worker reads the real clock). */
   clock?: Clock;
   /** Point the edge at this URL instead of a stand-in (e.g. a closed port). */
   gpuUrl?: string;
-}): Promise<EdgeHarness> {
-  const db = await createTestDatabase(options.kind);
-  const gpu = await startStandInGpuNode(options.gpu ?? {});
-  const settings = parseEdgeSettings({
-    GPU_NODE_URL: options.gpuUrl ?? gpu.url,
-    LOG_LEVEL: "silent",
-    ...options.env,
-  });
-  const mirrored: EdgeHarness["mirrored"] = { log: [], feedback: [] };
+}
+
+export async function createEdgeHarness(options: EdgeHarnessOptions): Promise<EdgeHarness> {
+  const target = options.target ?? NODE_TARGETS.find((t) => t.kind === (options.kind ?? "pglite"));
+  if (!target) throw new Error(`no target for ${options.kind}`);
+  const db = await createTestDatabase(target.kind);
+  let gpu: StandInGpuNode | undefined;
+  try {
+    gpu = await startStandInGpuNode(options.gpu ?? {});
+    const env = { GPU_NODE_URL: options.gpuUrl ?? gpu.url, LOG_LEVEL: "silent", ...options.env };
+    const parts = { target, db, gpu, env };
+    return target.runtime === "node"
+      ? buildInProcess(parts, options.clock)
+      : await startOnWorkers(parts, options);
+  } catch (err) {
+    await gpu?.close();
+    await db.destroy();
+    throw err;
+  }
+}
+
+interface Parts {
+  target: EdgeTarget;
+  db: TestDatabase;
+  gpu: StandInGpuNode;
+  env: Record<string, string>;
+}
+
+function requester(
+  base: string,
+  send: (url: string, init?: RequestInit) => Promise<Response>,
+  defaultHeaders: Record<string, string> = {},
+) {
+  const request = (path: string, init: RequestInit = {}) => {
+    const headers = new Headers(init.headers);
+    for (const [k, v] of Object.entries(defaultHeaders)) if (!headers.has(k)) headers.set(k, v);
+    return send(`${base}${path}`, { ...init, headers });
+  };
+  const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+    request(path, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: typeof body === "string" ? body : JSON.stringify(body),
+    });
+  return { request, post };
+}
+
+function buildInProcess({ target, db, gpu, env }: Parts, clock?: Clock): EdgeHarness {
+  const settings = parseEdgeSettings(env);
+  const mirrored: RecordedLines = { log: [], feedback: [] };
   const mirror: RecordMirror = {
     appendLog: (l) => mirrored.log.push(l),
     appendFeedback: (l) => mirrored.feedback.push(l),
@@ -54,28 +135,73 @@ export async function createEdgeHarness(options: {
       timeoutMs: settings.GPU_TIMEOUT_MS,
     }),
     logger: pino({ level: "silent" }),
-    clock: options.clock ?? systemClock,
+    clock: clock ?? systemClock,
     mirror,
     version: "test",
     runtime: "node",
   });
-  const request = (path: string, init?: RequestInit) =>
-    Promise.resolve(app.request(`http://edge.test${path}`, init));
+  const http = requester("http://edge.test", (url, init) =>
+    Promise.resolve(app.request(url, init)),
+  );
   return {
-    app,
+    target,
     db,
     gpu,
-    mirrored,
-    request,
-    post: (path, body, headers = {}) =>
-      request(path, {
-        method: "POST",
-        headers: { "content-type": "application/json", ...headers },
-        body: typeof body === "string" ? body : JSON.stringify(body),
-      }),
+    version: "test",
+    ...http,
+    recorded: async () => ({ log: [...mirrored.log], feedback: [...mirrored.feedback] }),
     close: async () => {
       await gpu.close();
       await db.destroy();
+    },
+  };
+}
+
+/** A key the Worker requires (it refuses to serve without API_KEYS); sent unless a test sets one. */
+const WORKER_TEST_KEY = "worker-test-key";
+
+async function startOnWorkers(
+  { target, db, gpu, env }: Parts,
+  options: EdgeHarnessOptions,
+): Promise<EdgeHarness> {
+  if (options.clock) throw new Error("a Worker reads the real clock; clock is in-process only");
+  const { VERSION } = await import("../../edge/version.ts");
+  // Every setting is given, unset ones as "" (= the default), so neither wrangler.toml's [vars]
+  // nor a developer's .dev.vars changes what a test sees.
+  const vars: Record<string, string> = {};
+  for (const key of Object.keys(EdgeSettingsSchema.shape)) vars[key] = "";
+  const testSetsKeys = env.API_KEYS !== undefined;
+  Object.assign(vars, { API_KEYS: WORKER_TEST_KEY }, env);
+  const role = await createWorkerRole(db);
+  let worker: Awaited<ReturnType<typeof startWorker>>;
+  try {
+    worker = await startWorker({ connectionString: role.url, vars });
+  } catch (err) {
+    await role.drop();
+    throw err;
+  }
+  const http = requester(
+    worker.url,
+    (url, init) => fetch(url, init),
+    testSetsKeys ? {} : { authorization: `Bearer ${WORKER_TEST_KEY}` },
+  );
+  return {
+    target,
+    db,
+    gpu,
+    version: VERSION,
+    ...http,
+    recorded: async () => {
+      const lines: RecordedLines = { log: [], feedback: [] };
+      for await (const line of exportLines(db.db, { kind: "log" })) lines.log.push(line);
+      for await (const line of exportLines(db.db, { kind: "feedback" })) lines.feedback.push(line);
+      return lines;
+    },
+    close: async () => {
+      await worker.close();
+      await gpu.close();
+      await db.destroy();
+      await role.drop();
     },
   };
 }
