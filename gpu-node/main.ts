@@ -94,13 +94,15 @@ async function main() {
     logger.info({ hermes, phi3 }, `model loading finished: hermes ${hermes}, phi3 ${phi3}`);
   });
 
-  let stopping = false;
+  let stoppingSince: number | undefined;
   const shutdown = async (signal: NodeJS.Signals) => {
-    if (stopping) {
+    if (stoppingSince !== undefined) {
+      // One Ctrl-C often arrives twice: to the whole process group and relayed by tsx/npm.
+      if (Date.now() - stoppingSince < 2000) return;
       logger.warn(`${signal} again: exiting without waiting`);
       process.exit(1);
     }
-    stopping = true;
+    stoppingSince = Date.now();
     logger.info({ signal, grace_ms: settings.shutdownGraceMs }, `${signal}: shutting down`);
 
     await shutdownGracefully({

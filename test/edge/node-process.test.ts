@@ -48,8 +48,12 @@ describe("npm run start:edge", () => {
       });
       expect(fb.status).toBe(200);
       // One log line per request, no prompt text at info level.
-      expect(proc.output()).toMatch(
-        /"method":"POST","route":"\/generate\/phi3",[^\n]*"status":200/,
+      // pino writes asynchronously: the line can trail the response a little.
+      await waitFor(
+        async () =>
+          /"method":"POST","route":"\/generate\/phi3",[^\n]*"status":200/.test(proc.output()),
+        "the request's log line",
+        10_000,
       );
       expect(proc.output()).not.toContain("COST looks extended");
       await proc.stop();

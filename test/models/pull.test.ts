@@ -152,7 +152,8 @@ describe("models:pull", () => {
     const interrupted = pullModels(
       options({ hermes: false, phi3: { variant: cuda }, signal: controller.signal }),
     );
-    const deadline = Date.now() + 20_000;
+    // Generous: on a loaded 2-core CI machine the downloader can take a while to get going.
+    const deadline = Date.now() + 60_000;
     while (!(dropped && firstChunkServed) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -180,5 +181,5 @@ describe("models:pull", () => {
       0,
     );
     expect(bytesRequested).toBeLessThan(bigData.length);
-  });
+  }, 120_000);
 });

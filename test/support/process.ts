@@ -29,7 +29,11 @@ export function startProcess(
   child.stderr?.on("data", (d) => {
     out += d;
   });
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  // "close", not "exit": it waits until every process holding our pipes (the service under
+  // npm/sh/tsx) has gone, so "stopped" means stopped and its last lines have been read.
+  const exited = new Promise<number | null>((resolve) =>
+    child.on("close", (code) => resolve(code)),
+  );
   return {
     child,
     output: () => out,
