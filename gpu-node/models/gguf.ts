@@ -7,6 +7,8 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
+// mulberry32: a small, seedable PRNG, so a seed always gives byte-identical weights.
+import { mulberry32 } from "../phi3/sampler.ts";
 
 /** GGUF metadata value types (gguf.md, `gguf_metadata_value_type`). */
 const T = {
@@ -209,18 +211,6 @@ export function encodeGguf(
   return w.result();
 }
 
-/** mulberry32: a small, seedable PRNG, so a seed always gives byte-identical weights. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** ChatML, as in Hermes-3's tokenizer_config.json; node-llama-cpp recognizes it and uses its
  * ChatML wrapper. */
 export const CHATML_TEMPLATE =
@@ -308,7 +298,7 @@ export function tinyHermesParts(
   opts: { seed: number; name?: string },
   shape: TinyHermesShape = TINY_HERMES_SHAPE,
 ): GgufParts {
-  const rand = prng(opts.seed);
+  const rand = mulberry32(opts.seed);
   const vocab = tinyLlamaVocab();
   const nVocab = vocab.tokens.length;
   const headDim = shape.nEmbd / shape.nHead;

@@ -16,6 +16,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import onnxProto from "onnx-proto";
+import { mulberry32 } from "../phi3/sampler.ts";
 
 const { onnx } = onnxProto;
 type INode = onnxProto.onnx.INodeProto;
@@ -98,17 +99,6 @@ const PIECES = [
   "▁trade",
   "▁market",
 ];
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface TinyTokenizer {
   json: object;
