@@ -115,7 +115,7 @@ const choice = <T extends readonly [string, ...string[]]>(values: T) =>
 const text = () => z.preprocess(unset, z.string().optional());
 
 /** The raw environment, variable by variable (names are the public interface). */
-const EnvSchema = z.object({
+export const EnvSchema = z.object({
   GPU_NODE_HOST: text(),
   GPU_NODE_PORT: optionalInteger(0, 65_535),
   GPU_NODE_TOKEN: text(),
