@@ -12,6 +12,8 @@ export interface PostgresOptions {
   /** Workers: no prepared statements across Hyperdrive's pooled connections is not needed, but
    * fetch_types costs a round trip per connection; turn it off there. */
   fetchTypes?: boolean;
+  /** Close a connection idle this long (seconds); reopened on the next query. Default: never. */
+  idleTimeoutS?: number;
 }
 
 /** Postgres through postgres-js. Works on Node and on Workers (nodejs_compat). */
@@ -20,6 +22,7 @@ export function createPostgresDatabase(options: PostgresOptions): DatabaseHandle
     max: options.max ?? 10,
     onnotice: () => {},
     fetch_types: options.fetchTypes ?? true,
+    idle_timeout: options.idleTimeoutS,
     connection: options.schema ? { search_path: `${options.schema},public` } : undefined,
   });
   const db = drizzle(client, { schema });

@@ -20,13 +20,15 @@ import { createHttpGpuClient } from "./gpu-client.ts";
 import { assertSafeExposure, type EdgeSettings, parseEdgeSettings } from "./settings.ts";
 import { VERSION } from "./version.ts";
 
+// Nothing but the handler may be exported: workerd rejects a main module exporting other values.
+
 /** The part of Cloudflare's Hyperdrive binding we use. */
-export interface HyperdriveBinding {
+interface HyperdriveBinding {
   connectionString: string;
 }
 
 /** The Worker's env: the HYPERDRIVE binding, [vars] and secrets (strings). */
-export interface WorkerEnv {
+interface WorkerEnv {
   HYPERDRIVE?: HyperdriveBinding;
   [name: string]: unknown;
 }
@@ -34,7 +36,7 @@ export interface WorkerEnv {
 const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: 100 };
 
 /** JSON lines on the console (what Workers Logs index), pino-shaped: level, time, msg, fields. */
-export function createConsoleLogger(
+function createConsoleLogger(
   level: EdgeSettings["LOG_LEVEL"],
   base: Record<string, unknown> = {},
 ): Logger {
@@ -52,6 +54,9 @@ export function createConsoleLogger(
   };
   return { debug: write("debug"), info: write("info"), warn: write("warn"), error: write("error") };
 }
+
+/** Seconds a request's database connection may sit idle (Hyperdrive makes reconnecting cheap). */
+const IDLE_CONNECTION_S = 5;
 
 /** What the per-request db factory reads from Hono's `c.env` (the worker passes it per request). */
 interface RequestScope {
@@ -155,7 +160,14 @@ export default {
     const connectionString = (env.HYPERDRIVE as HyperdriveBinding).connectionString;
     const scope: RequestScope = {
       database() {
-        handle ??= createPostgresDatabase({ url: connectionString, max: 5, fetchTypes: false });
+        handle ??= createPostgresDatabase({
+          url: connectionString,
+          max: 5,
+          fetchTypes: false,
+          // A client that stops reading an export without hanging up would hold the connection
+          // until the runtime ends the request: an idle one is let go (and reopened if needed).
+          idleTimeoutS: IDLE_CONNECTION_S,
+        });
         return handle.db;
       },
     };

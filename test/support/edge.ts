@@ -12,7 +12,7 @@ import { createApp } from "../../edge/app.ts";
 import { type Clock, type RecordMirror, systemClock } from "../../edge/env.ts";
 import { createHttpGpuClient } from "../../edge/gpu-client.ts";
 import { exportLines } from "../../edge/services/export.ts";
-import { EdgeSettingsSchema, parseEdgeSettings } from "../../edge/settings.ts";
+import { parseEdgeSettings } from "../../edge/settings.ts";
 import { createTestDatabase, DB_KINDS, type DbKind, type TestDatabase } from "./db.ts";
 import {
   type StandInGpuNode,
@@ -166,12 +166,8 @@ async function startOnWorkers(
 ): Promise<EdgeHarness> {
   if (options.clock) throw new Error("a Worker reads the real clock; clock is in-process only");
   const { VERSION } = await import("../../edge/version.ts");
-  // Every setting is given, unset ones as "" (= the default), so neither wrangler.toml's [vars]
-  // nor a developer's .dev.vars changes what a test sees.
-  const vars: Record<string, string> = {};
-  for (const key of Object.keys(EdgeSettingsSchema.shape)) vars[key] = "";
   const testSetsKeys = env.API_KEYS !== undefined;
-  Object.assign(vars, { API_KEYS: WORKER_TEST_KEY }, env);
+  const vars = { API_KEYS: WORKER_TEST_KEY, ...env };
   const role = await createWorkerRole(db);
   let worker: Awaited<ReturnType<typeof startWorker>>;
   try {

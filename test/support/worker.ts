@@ -9,6 +9,7 @@
  */
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
+import { EdgeSettingsSchema } from "../../edge/settings.ts";
 import { TEST_DATABASE_URL, type TestDatabase } from "./db.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -63,7 +64,9 @@ export async function createWorkerRole(
 
 /**
  * Starts wrangler.toml's Worker on a random loopback port with these vars and secrets (all as
- * plain text) and HYPERDRIVE pointing at `connectionString`.
+ * plain text) and HYPERDRIVE pointing at `connectionString`. Every edge setting is given, unset
+ * ones as "" (= the default), so neither wrangler.toml's [vars] nor a developer's .dev.vars
+ * changes what a test sees.
  */
 export async function startWorker(options: {
   connectionString: string;
@@ -74,13 +77,15 @@ export async function startWorker(options: {
   // Loaded on demand: wrangler is large and only the Worker suites need it.
   const { unstable_startWorker } = await import("wrangler");
   const bindings: Record<string, { type: "plain_text"; value: string }> = {};
-  for (const [name, value] of Object.entries(options.vars)) {
+  const vars: Record<string, string> = {};
+  for (const key of Object.keys(EdgeSettingsSchema.shape)) vars[key] = "";
+  Object.assign(vars, options.vars);
+  for (const [name, value] of Object.entries(vars)) {
     bindings[name] = { type: "plain_text", value };
   }
   const worker = await unstable_startWorker({
     config: `${ROOT}/wrangler.toml`,
-    // No .env files. A developer's .dev.vars is still read by wrangler, but the bindings below
-    // win, and the harness gives every setting (unset ones as "", which means the default).
+    // No .env files. A developer's .dev.vars is still read by wrangler, but these bindings win.
     envFiles: [],
     bindings: {
       ...bindings,
