@@ -5,7 +5,7 @@
  * Deliberate differences from Node:
  * - Postgres only, through the HYPERDRIVE binding, with one postgres-js client per request (as
  *   Hyperdrive recommends: it pools for us), closed after the response body has been sent, so the
- *   streaming export keeps its connection until its last line.
+ *   streaming export keeps its connection until its last line (and an idle one is let go).
  * - No JSONL mirror file (no file system): GET /feedback/phi3/export streams the record.
  * - No migrations at start-up: `npm run db:migrate` against DATABASE_URL before deploying.
  * - API_KEYS is required (a Worker is public); without it every request gets a 503 envelope.
@@ -43,13 +43,20 @@ function createConsoleLogger(
   const min = LEVELS[level];
   const write = (name: "debug" | "info" | "warn" | "error") => (obj: object, msg?: string) => {
     if (LEVELS[name] < min) return;
-    const line = JSON.stringify(
-      { level: name, time: new Date().toISOString(), ...base, ...obj, msg },
-      (_key, value: unknown) =>
+    const time = new Date().toISOString();
+    let line: string;
+    try {
+      line = JSON.stringify({ level: name, time, ...base, ...obj, msg }, (_key, value: unknown) =>
         value instanceof Error
           ? { type: value.name, message: value.message, stack: value.stack, cause: value.cause }
-          : value,
-    );
+          : typeof value === "bigint"
+            ? String(value)
+            : value,
+      );
+    } catch (err) {
+      // A circular object must not turn a log line into a failed request.
+      line = JSON.stringify({ level: name, time, ...base, msg, log_error: String(err) });
+    }
     (name === "error" ? console.error : name === "warn" ? console.warn : console.log)(line);
   };
   return { debug: write("debug"), info: write("info"), warn: write("warn"), error: write("error") };
