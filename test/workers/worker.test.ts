@@ -67,88 +67,91 @@ describe("the Worker refuses to serve when misconfigured", () => {
   });
 });
 
-describe.skipIf(!TEST_DATABASE_URL)("the Worker's per-request database client", () => {
-  // More rows than one export batch (500): later batches are read after the handler returned.
-  const ROWS = 1201;
-  let h: EdgeHarness;
-  beforeAll(async () => {
-    h = await createEdgeHarness({ target: WORKERS_TARGET });
-    const start = Date.parse("2026-01-01T00:00:00Z");
-    const rows: NewProposalRow[] = Array.from({ length: ROWS }, (_, i) => ({
-      transactionId: randomUUID(),
-      createdAt: new Date(start + i * 1000),
-      endpoint: "generate_phi3",
-      prompt: `prompt ${i}`,
-      augmentedPrompt: `prompt ${i}`,
-      maxLength: 64,
-      phi3Proposal: {
-        ticker: "SPY",
-        action: "pass",
-        confidence: 0.5,
-        rationale: `row ${i}`,
-      },
-      phi3Model: "seeded",
-      phi3PromptTokens: 1,
-      phi3CompletionTokens: 1,
-    }));
-    for (let i = 0; i < rows.length; i += 400) {
-      await h.db.db.insert(proposals).values(rows.slice(i, i + 400));
-    }
-  });
-  afterAll(async () => {
-    await h?.close();
-  });
+describe.skipIf(!TEST_DATABASE_URL)(
+  "the Worker's per-request database client (needs TEST_DATABASE_URL)",
+  () => {
+    // More rows than one export batch (500): later batches are read after the handler returned.
+    const ROWS = 1201;
+    let h: EdgeHarness;
+    beforeAll(async () => {
+      h = await createEdgeHarness({ target: WORKERS_TARGET });
+      const start = Date.parse("2026-01-01T00:00:00Z");
+      const rows: NewProposalRow[] = Array.from({ length: ROWS }, (_, i) => ({
+        transactionId: randomUUID(),
+        createdAt: new Date(start + i * 1000),
+        endpoint: "generate_phi3",
+        prompt: `prompt ${i}`,
+        augmentedPrompt: `prompt ${i}`,
+        maxLength: 64,
+        phi3Proposal: {
+          ticker: "SPY",
+          action: "pass",
+          confidence: 0.5,
+          rationale: `row ${i}`,
+        },
+        phi3Model: "seeded",
+        phi3PromptTokens: 1,
+        phi3CompletionTokens: 1,
+      }));
+      for (let i = 0; i < rows.length; i += 400) {
+        await h.db.db.insert(proposals).values(rows.slice(i, i + 400));
+      }
+    });
+    afterAll(async () => {
+      await h?.close();
+    });
 
-  /** Connections the Worker holds: its role (= the test schema's name) is used by nothing else. */
-  const workerConnections = async () => {
-    const result = await h.db.db.execute(
-      sql`select count(*)::int as n from pg_stat_activity where usename = ${h.db.schema ?? ""}`,
-    );
-    return Number((result as unknown as { n: number }[])[0]?.n ?? -1);
-  };
+    /** Connections the Worker holds: its role (= the test schema's name) is used by nothing else. */
+    const workerConnections = async () => {
+      const result = await h.db.db.execute(
+        sql`select count(*)::int as n from pg_stat_activity where usename = ${h.db.schema ?? ""}`,
+      );
+      return Number((result as unknown as { n: number }[])[0]?.n ?? -1);
+    };
 
-  it("streams an export of several batches to the end, then closes its connection", async () => {
-    expect(await workerConnections()).toBe(0);
-    const res = await h.request("/feedback/phi3/export?kind=log");
-    expect(res.status).toBe(200);
-    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-    const decoder = new TextDecoder();
-    let text = "";
-    const first = await reader.read();
-    text += decoder.decode(first.value, { stream: true });
-    // Mid-stream the request's client is open...
-    expect(await workerConnections()).toBeGreaterThan(0);
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      text += decoder.decode(value, { stream: true });
-    }
-    const lines = text
-      .trim()
-      .split("\n")
-      .map((l) => JSON.parse(l) as { prompt: string });
-    expect(lines).toHaveLength(ROWS);
-    expect(lines.map((l) => l.prompt)).toEqual(
-      Array.from({ length: ROWS }, (_, i) => `prompt ${i}`),
-    );
-    // ...and once the body is sent it is closed (waitUntil): well within the 5 s idle timeout,
-    // which would otherwise free it.
-    await expect.poll(workerConnections, { timeout: 3_000, interval: 100 }).toBe(0);
-  });
+    it("streams an export of several batches to the end, then closes its connection", async () => {
+      expect(await workerConnections()).toBe(0);
+      const res = await h.request("/feedback/phi3/export?kind=log");
+      expect(res.status).toBe(200);
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      const decoder = new TextDecoder();
+      let text = "";
+      const first = await reader.read();
+      text += decoder.decode(first.value, { stream: true });
+      // Mid-stream the request's client is open...
+      expect(await workerConnections()).toBeGreaterThan(0);
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+      }
+      const lines = text
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { prompt: string });
+      expect(lines).toHaveLength(ROWS);
+      expect(lines.map((l) => l.prompt)).toEqual(
+        Array.from({ length: ROWS }, (_, i) => `prompt ${i}`),
+      );
+      // ...and once the body is sent it is closed (waitUntil): well within the 5 s idle timeout,
+      // which would otherwise free it.
+      await expect.poll(workerConnections, { timeout: 3_000, interval: 100 }).toBe(0);
+    });
 
-  it("lets the connection go when a client stops reading mid-export without hanging up", async () => {
-    // (workerd under wrangler dev does not pass a client's disconnect on to a streaming Worker, so
-    // the body never finishes: the client's idle timeout, 5 s in edge/worker.ts, frees it.)
-    const controller = new AbortController();
-    const res = await h.request("/feedback/phi3/export?kind=log", { signal: controller.signal });
-    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-    await reader.read();
-    expect(await workerConnections()).toBeGreaterThan(0);
-    controller.abort();
-    await reader.cancel().catch(() => {});
-    await expect.poll(workerConnections, { timeout: 20_000, interval: 250 }).toBe(0);
-    // The Worker still answers afterwards, from a new connection.
-    const after = await h.request("/feedback/phi3/export?kind=log&since=2026-01-01T00:20:00Z");
-    expect((await after.text()).trim().split("\n")).toHaveLength(1);
-  });
-});
+    it("lets the connection go when a client stops reading mid-export without hanging up", async () => {
+      // (workerd under wrangler dev does not pass a client's disconnect on to a streaming Worker, so
+      // the body never finishes: the client's idle timeout, 5 s in edge/worker.ts, frees it.)
+      const controller = new AbortController();
+      const res = await h.request("/feedback/phi3/export?kind=log", { signal: controller.signal });
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      await reader.read();
+      expect(await workerConnections()).toBeGreaterThan(0);
+      controller.abort();
+      await reader.cancel().catch(() => {});
+      await expect.poll(workerConnections, { timeout: 20_000, interval: 250 }).toBe(0);
+      // The Worker still answers afterwards, from a new connection.
+      const after = await h.request("/feedback/phi3/export?kind=log&since=2026-01-01T00:20:00Z");
+      expect((await after.text()).trim().split("\n")).toHaveLength(1);
+    });
+  },
+);
