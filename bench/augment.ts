@@ -24,9 +24,9 @@ import { round, summarize } from "./lib/stats.ts";
 import type { Benchmark, BenchOptions, BenchResult } from "./lib/types.ts";
 
 /** The reference "now" of the data and of the queries (fixed, so runs are comparable). */
-const NOW = new Date("2026-06-01T12:00:00Z");
+export const NOW = new Date("2026-06-01T12:00:00Z");
 
-interface Loaded {
+export interface Loaded {
   handle: DatabaseHandle;
   /** Runs raw SQL (index management, ANALYZE). */
   exec(text: string): Promise<Record<string, unknown>[]>;
@@ -34,7 +34,7 @@ interface Loaded {
   destroy(): Promise<void>;
 }
 
-async function openPostgres(url: string): Promise<Loaded> {
+export async function openPostgres(url: string): Promise<Loaded> {
   const schemaName = `bench_${randomBytes(5).toString("hex")}`;
   const admin = postgres(url, { max: 1, onnotice: () => {} });
   await admin`create extension if not exists pg_trgm with schema public`.catch(() => {});
@@ -50,7 +50,9 @@ async function openPostgres(url: string): Promise<Loaded> {
     handle,
     exec: async (text) => [...(await raw.unsafe(text))] as Record<string, unknown>[],
     copy: async (table, columns, csv) => {
-      const writable = await raw.unsafe(`copy ${table} (${columns}) from stdin with (format csv)`).writable();
+      const writable = await raw
+        .unsafe(`copy ${table} (${columns}) from stdin with (format csv)`)
+        .writable();
       await pipeline(Readable.from(csv), writable);
     },
     destroy: async () => {
@@ -62,7 +64,7 @@ async function openPostgres(url: string): Promise<Loaded> {
   };
 }
 
-async function openPglite(): Promise<Loaded> {
+export async function openPglite(): Promise<Loaded> {
   const client = await PGlite.create(undefined, { extensions: { pg_trgm } });
   const handle: DatabaseHandle = {
     db: drizzle(client, { schema }) as unknown as Database,
@@ -82,6 +84,48 @@ async function openPglite(): Promise<Loaded> {
     },
     destroy: () => client.close(),
   };
+}
+
+/** Loads `rows` seeded feedback rows with COPY, secondary indexes dropped and rebuilt around it. */
+export async function loadFeedback(
+  loaded: Loaded,
+  rows: number,
+  log: BenchOptions["logger"],
+): Promise<{ loadS: number; indexS: number; examples: number }> {
+  // Secondary indexes and the foreign key are dropped for the load and rebuilt after it.
+  const defs = (await loaded.exec(
+    "select indexname, indexdef from pg_indexes where schemaname = current_schema() and tablename = 'feedback_items' and indexname not like '%pkey'",
+  )) as Array<{ indexname: string; indexdef: string }>;
+  for (const d of defs) await loaded.exec(`drop index ${d.indexname}`);
+  await loaded.exec(
+    "alter table feedback_items drop constraint feedback_items_transaction_id_proposals_transaction_id_fk",
+  );
+  const t0 = performance.now();
+  let examples = 0;
+  const proposalsCsv: string[] = [];
+  const feedbackCsvChunks: string[] = [];
+  let done = 0;
+  for (const chunk of feedbackCsv(rows, NOW)) {
+    proposalsCsv.push(chunk.proposals);
+    feedbackCsvChunks.push(chunk.feedback);
+    examples += chunk.examples;
+    done += 10_000;
+    // Load in slices of 100k rows so memory stays flat at 1 M.
+    if (proposalsCsv.length === 10 || done >= rows) {
+      await loaded.copy("proposals", PROPOSAL_COLUMNS, proposalsCsv.splice(0));
+      await loaded.copy("feedback_items", FEEDBACK_COLUMNS, feedbackCsvChunks.splice(0));
+      log.info({ loaded: Math.min(done, rows) }, "augment: loading");
+    }
+  }
+  const loadS = (performance.now() - t0) / 1000;
+  const t1 = performance.now();
+  for (const d of defs) await loaded.exec(d.indexdef);
+  await loaded.exec(
+    "alter table feedback_items add constraint feedback_items_transaction_id_proposals_transaction_id_fk foreign key (transaction_id) references proposals(transaction_id) on delete cascade not valid",
+  );
+  await loaded.exec("analyze");
+  const indexS = (performance.now() - t1) / 1000;
+  return { loadS, indexS, examples };
 }
 
 interface ScaleResult {
@@ -106,9 +150,7 @@ function explainingDb(db: Database, sink: string[]): Database {
     get(target, prop, receiver) {
       if (prop !== "execute") return Reflect.get(target, prop, receiver);
       return async (query: SQL) => {
-        const res = await target.execute(
-          sql`explain (analyze, buffers, costs off) ${query}`,
-        );
+        const res = await target.execute(sql`explain (analyze, buffers, costs off) ${query}`);
         const rows =
           (res as unknown as { rows?: Record<string, string>[] }).rows ??
           (res as unknown as Record<string, string>[]);
@@ -126,42 +168,14 @@ async function measure(
   queries: number,
 ): Promise<ScaleResult> {
   const log = opts.logger.child({ bench: "augment", db: kind, rows });
-  const loaded = kind === "postgres" ? await openPostgres(opts.databaseUrl as string) : await openPglite();
+  const loaded =
+    kind === "postgres" ? await openPostgres(opts.databaseUrl as string) : await openPglite();
   try {
-    // Secondary indexes and the foreign key are dropped for the load and rebuilt after it.
-    const defs = (await loaded.exec(
-      "select indexname, indexdef from pg_indexes where schemaname = current_schema() and tablename = 'feedback_items' and indexname not like '%pkey'",
-    )) as Array<{ indexname: string; indexdef: string }>;
-    for (const d of defs) await loaded.exec(`drop index ${d.indexname}`);
-    await loaded.exec(
-      "alter table feedback_items drop constraint feedback_items_transaction_id_proposals_transaction_id_fk",
+    const { loadS, indexS, examples } = await loadFeedback(loaded, rows, log);
+    log.info(
+      { load_s: round(loadS), index_s: round(indexS), examples },
+      "augment: loaded, querying",
     );
-    const t0 = performance.now();
-    let examples = 0;
-    const proposalsCsv: string[] = [];
-    const feedbackCsvChunks: string[] = [];
-    let done = 0;
-    for (const chunk of feedbackCsv(rows, NOW)) {
-      proposalsCsv.push(chunk.proposals);
-      feedbackCsvChunks.push(chunk.feedback);
-      examples += chunk.examples;
-      done += 10_000;
-      // Load in slices of 100k rows so memory stays flat at 1 M.
-      if (proposalsCsv.length === 10 || done >= rows) {
-        await loaded.copy("proposals", PROPOSAL_COLUMNS, proposalsCsv.splice(0));
-        await loaded.copy("feedback_items", FEEDBACK_COLUMNS, feedbackCsvChunks.splice(0));
-        log.info({ loaded: Math.min(done, rows) }, "augment: loading");
-      }
-    }
-    const loadS = (performance.now() - t0) / 1000;
-    const t1 = performance.now();
-    for (const d of defs) await loaded.exec(d.indexdef);
-    await loaded.exec(
-      "alter table feedback_items add constraint feedback_items_transaction_id_proposals_transaction_id_fk foreign key (transaction_id) references proposals(transaction_id) on delete cascade not valid",
-    );
-    await loaded.exec("analyze");
-    const indexS = (performance.now() - t1) / 1000;
-    log.info({ load_s: round(loadS), index_s: round(indexS), examples }, "augment: loaded, querying");
 
     const settings = parseEdgeSettings({});
     const clock = { now: () => NOW };
@@ -177,10 +191,15 @@ async function measure(
       returned += got.length;
     }
     const plan: string[] = [];
-    await selectExamples({ ...ctx, db: explainingDb(loaded.handle.db, plan) }, prompts[20] as string);
+    await selectExamples(
+      { ...ctx, db: explainingDb(loaded.handle.db, plan) },
+      prompts[20] as string,
+    );
     const used = new Set<string>();
     for (const line of plan) {
-      const m = /(?:Index(?: Only)? Scan(?: Backward)? using|Bitmap Index Scan on) (\w+)/.exec(line);
+      const m = /(?:Index(?: Only)? Scan(?: Backward)? using|Bitmap Index Scan on) (\w+)/.exec(
+        line,
+      );
       if (m?.[1]) used.add(m[1]);
     }
     const s = summarize(times);
@@ -209,7 +228,10 @@ export const augmentation: Benchmark = {
   title: "Augmentation at scale (example selection query)",
   async run(opts: BenchOptions): Promise<BenchResult> {
     const plan: Array<["postgres" | "pglite", number]> = opts.quick
-      ? [["pglite", 10_000], ["postgres", 10_000]]
+      ? [
+          ["pglite", 5_000],
+          ["postgres", 5_000],
+        ]
       : [
           ["postgres", 10_000],
           ["postgres", 100_000],
@@ -217,7 +239,7 @@ export const augmentation: Benchmark = {
           ["pglite", 10_000],
           ["pglite", 100_000],
         ];
-    const queries = opts.quick ? 50 : 500;
+    const queries = opts.quick ? 30 : 500;
     const results: ScaleResult[] = [];
     const notes: string[] = [];
     for (const [kind, rows] of plan) {
@@ -241,7 +263,18 @@ export const augmentation: Benchmark = {
       tables: [
         {
           title: `selectExamples() per query, ${queries} seeded prompts after 20 warm-ups (client-side time: Drizzle, driver, round trip, ranking)`,
-          columns: ["database", "feedback rows", "worked examples", "COPY load s", "index build s", "p50 ms", "p99 ms", "max ms", "examples returned", "indexes used (EXPLAIN)"],
+          columns: [
+            "database",
+            "feedback rows",
+            "worked examples",
+            "COPY load s",
+            "index build s",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "examples returned",
+            "indexes used (EXPLAIN)",
+          ],
           rows: results.map((r) => [
             r.db,
             r.rows.toLocaleString("en"),

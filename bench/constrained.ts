@@ -14,11 +14,12 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { writeTinyPhi3 } from "../gpu-node/models/tiny-phi3.ts";
+import type { Phi3ModelConfig } from "../gpu-node/phi3/folder.ts";
 import {
   BudgetPlanner,
   ByteNfa,
-  buildVocabulary,
   bitmaskAllows,
+  buildVocabulary,
   createStepSampler,
   createTokenizerInfo,
   loadPhi3,
@@ -26,7 +27,6 @@ import {
   mulberry32,
   tradeProposalLanguage,
 } from "../gpu-node/phi3/index.ts";
-import type { Phi3ModelConfig } from "../gpu-node/phi3/folder.ts";
 import { round, seededRandom, summarize } from "./lib/stats.ts";
 import type { Benchmark, BenchOptions, BenchResult } from "./lib/types.ts";
 
@@ -50,13 +50,31 @@ const PHI3_ADDED = [
 export function syntheticPhi3Tokenizer(seed = 3): Record<string, unknown> {
   const rnd = seededRandom(seed);
   const vocab: Record<string, number> = { "<unk>": 0, "<s>": 1, "</s>": 2 };
-  for (let b = 0; b < 256; b++) vocab[`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`] = 3 + b;
+  for (let b = 0; b < 256; b++)
+    vocab[`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`] = 3 + b;
   let next = 259;
   const add = (piece: string) => {
     if (next < 32_000 && !(piece in vocab)) vocab[piece] = next++;
   };
   // JSON scaffolding and numbers, as a Llama vocabulary has them.
-  for (const p of ['{"', '":', '",', '"}', '▁"', '":▁"', '",▁"', "▁{", "}", ".", ",", ":", '"', "▁-", "-"]) add(p);
+  for (const p of [
+    '{"',
+    '":',
+    '",',
+    '"}',
+    '▁"',
+    '":▁"',
+    '",▁"',
+    "▁{",
+    "}",
+    ".",
+    ",",
+    ":",
+    '"',
+    "▁-",
+    "-",
+  ])
+    add(p);
   for (let i = 0; i < 1000; i++) add(String(i));
   for (let i = 0; i < 100; i++) add(`▁${i}`);
   const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -129,7 +147,7 @@ async function perTokenAtFullVocab(
     return a;
   });
   const generations = opts.quick ? 1 : 6;
-  const budget = opts.quick ? 48 : 256;
+  const budget = opts.quick ? 40 : 256;
   const params = { temperature, topP: 1 };
   const times: StepTimes = { unconstrained: [], constrained: [], mask: [] };
   let tokens = 0;
@@ -158,7 +176,13 @@ async function perTokenAtFullVocab(
           const m0 = performance.now();
           const mask = await matcher.getNextTokenBitmask();
           maskMs = performance.now() - m0;
-          const sampler = createStepSampler(logits, TOKENIZER_SIZE, (id) => bitmaskAllows(mask, id), params, random);
+          const sampler = createStepSampler(
+            logits,
+            TOKENIZER_SIZE,
+            (id) => bitmaskAllows(mask, id),
+            params,
+            random,
+          );
           for (let tries = 0; tries < 16 && !chosen; tries++) {
             const id = sampler.next();
             if (id === undefined) break;
@@ -209,7 +233,7 @@ async function tinyModelEndToEnd(opts: BenchOptions) {
   const dir = await mkdtemp(join(opts.scratch, "phi3-"));
   await writeTinyPhi3(join(dir, "model"), { seed: 7 });
   const phi3 = await loadPhi3({ modelDir: join(dir, "model"), device: "cpu", threads: 1 }, {});
-  const runs = opts.quick ? 4 : 30;
+  const runs = opts.quick ? 3 : 30;
   const maxTokens = opts.quick ? 64 : 128;
   const acc = {
     constrained: { tokens: 0, ms: 0, perToken: [] as number[] },
@@ -230,7 +254,8 @@ async function tinyModelEndToEnd(opts: BenchOptions) {
         const a = constrained ? acc.constrained : acc.unconstrained;
         a.tokens += r.usage.completion_tokens;
         a.ms += r.timings.generate_ms;
-        if (r.usage.completion_tokens > 0) a.perToken.push((r.timings.generate_ms / r.usage.completion_tokens) * 1000);
+        if (r.usage.completion_tokens > 0)
+          a.perToken.push((r.timings.generate_ms / r.usage.completion_tokens) * 1000);
       }
     }
   } finally {
@@ -240,8 +265,16 @@ async function tinyModelEndToEnd(opts: BenchOptions) {
   return {
     runs,
     max_tokens: maxTokens,
-    constrained: { tokens: acc.constrained.tokens, tokens_per_s: acc.constrained.tokens / (acc.constrained.ms / 1000), per_token_us: summarize(acc.constrained.perToken) },
-    unconstrained: { tokens: acc.unconstrained.tokens, tokens_per_s: acc.unconstrained.tokens / (acc.unconstrained.ms / 1000), per_token_us: summarize(acc.unconstrained.perToken) },
+    constrained: {
+      tokens: acc.constrained.tokens,
+      tokens_per_s: acc.constrained.tokens / (acc.constrained.ms / 1000),
+      per_token_us: summarize(acc.constrained.perToken),
+    },
+    unconstrained: {
+      tokens: acc.unconstrained.tokens,
+      tokens_per_s: acc.unconstrained.tokens / (acc.unconstrained.ms / 1000),
+      per_token_us: summarize(acc.unconstrained.perToken),
+    },
   };
 }
 
@@ -257,9 +290,12 @@ export const constrainedDecoding: Benchmark = {
     const measured = [greedy, sampled, rewritten].filter((r) => r !== undefined);
     const rowsA = measured.map((r) => {
       const extra = r.constrained_us.mean - r.unconstrained_us.mean;
-      const sampling = r.temperature === 0 ? "greedy (T=0, the default)" : `sampled (T=${r.temperature})`;
+      const sampling =
+        r.temperature === 0 ? "greedy (T=0, the default)" : `sampled (T=${r.temperature})`;
       return [
-        r.variant === "shipped" ? `shipped grammar, ${sampling}` : `experiment: json_string right-recursive, ${sampling}`,
+        r.variant === "shipped"
+          ? `shipped grammar, ${sampling}`
+          : `experiment: json_string right-recursive, ${sampling}`,
         r.tokens,
         round(r.unconstrained_us.p50),
         round(r.constrained_us.p50),
@@ -300,9 +336,24 @@ export const constrainedDecoding: Benchmark = {
           title: `(b) Tiny Phi-3 model end to end (generateRaw, T=0.8, max_length ${t.max_tokens}, ${t.runs} runs each, alternating, one thread)`,
           columns: ["mode", "tokens", "tokens/s", "µs per token p50"],
           rows: [
-            ["unconstrained", t.unconstrained.tokens, round(t.unconstrained.tokens_per_s), round(t.unconstrained.per_token_us.p50)],
-            ["constrained", t.constrained.tokens, round(t.constrained.tokens_per_s), round(t.constrained.per_token_us.p50)],
-            ["constrained / unconstrained", "", `${round((t.constrained.tokens_per_s / t.unconstrained.tokens_per_s) * 100)} %`, ""],
+            [
+              "unconstrained",
+              t.unconstrained.tokens,
+              round(t.unconstrained.tokens_per_s),
+              round(t.unconstrained.per_token_us.p50),
+            ],
+            [
+              "constrained",
+              t.constrained.tokens,
+              round(t.constrained.tokens_per_s),
+              round(t.constrained.per_token_us.p50),
+            ],
+            [
+              "constrained / unconstrained",
+              "",
+              `${round((t.constrained.tokens_per_s / t.unconstrained.tokens_per_s) * 100)} %`,
+              "",
+            ],
           ],
         },
       ],

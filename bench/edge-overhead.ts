@@ -10,7 +10,7 @@ import autocannon from "autocannon";
 import { GPU_ROUTES } from "../gpu-node/contract.ts";
 import { freePort } from "../test/support/process.ts";
 import { firstJsonLine, spawnChild, waitForHttp } from "./lib/proc.ts";
-import { round } from "./lib/stats.ts";
+import { round, summarize } from "./lib/stats.ts";
 import type { Benchmark, BenchOptions, BenchResult } from "./lib/types.ts";
 
 interface Run {
@@ -63,17 +63,49 @@ function toRun(r: autocannon.Result, target: Run["target"], connections: number,
 
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
 
+/** One connection, one request at a time, timed with performance.now() (µs resolution; autocannon
+ * reports whole milliseconds, too coarse for a sub-millisecond difference). */
+async function sequential(
+  url: string,
+  body: unknown,
+  headers: Record<string, string>,
+  requests: number,
+): Promise<{ times: number[]; seconds: number; errors: number }> {
+  const times: number[] = [];
+  let errors = 0;
+  const payload = JSON.stringify(body);
+  const started = performance.now();
+  for (let i = 0; i < requests; i++) {
+    const t0 = performance.now();
+    const res = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: payload,
+    });
+    await res.arrayBuffer();
+    times.push(performance.now() - t0);
+    if (!res.ok) errors++;
+  }
+  return { times, seconds: (performance.now() - started) / 1000, errors };
+}
+
 export const edgeOverhead: Benchmark = {
   id: "edge-overhead",
   title: "Edge overhead (Node entry, stand-in GPU node)",
   async run(opts: BenchOptions): Promise<BenchResult> {
-    const seconds = opts.quick ? 2 : 10;
+    const seconds = opts.quick ? 1 : 10;
+    const sequentialRequests = opts.quick ? 100 : 3000;
+    const warmSeconds = opts.quick ? 0.5 : 2;
     const rounds = opts.quick ? 1 : 2;
     const dataDir = await mkdtemp(join(opts.scratch, "edge-"));
     const standIn = spawnChild(["bench/servers/stand-in.ts"], { GPU_NODE_TOKEN: TOKEN });
     const edgePort = await freePort();
     let edge: ReturnType<typeof spawnChild> | undefined;
     const runs: Run[] = [];
+    const single = {
+      direct: { times: [] as number[], seconds: 0, errors: 0 },
+      edge: { times: [] as number[], seconds: 0, errors: 0 },
+    };
     try {
       const { url: gpuUrl } = await firstJsonLine<{ url: string }>(standIn);
       edge = spawnChild(
@@ -104,18 +136,28 @@ export const edgeOverhead: Benchmark = {
         body: { prompt: PROMPT, max_length: 16 },
         headers: {},
       };
-      for (const connections of [100, 1]) {
-        // Warm both paths (JIT, connection pools) before anything is recorded.
-        await load(direct.url, direct.body, direct.headers, connections, 1);
-        await load(viaEdge.url, viaEdge.body, viaEdge.headers, connections, 1);
-        for (let n = 0; n < rounds; n++) {
-          const order = n % 2 === 0 ? (["direct", "edge"] as const) : (["edge", "direct"] as const);
-          for (const target of order) {
-            const t = target === "direct" ? direct : viaEdge;
-            opts.logger.info({ target, connections, round: n }, "edge-overhead: load");
-            const r = await load(t.url, t.body, t.headers, connections, seconds);
-            runs.push(toRun(r, target, connections, n));
-          }
+      // Warm both paths (JIT, connection pools) before anything is recorded.
+      await load(direct.url, direct.body, direct.headers, 100, warmSeconds);
+      await load(viaEdge.url, viaEdge.body, viaEdge.headers, 100, warmSeconds);
+      for (let n = 0; n < rounds; n++) {
+        const order = n % 2 === 0 ? (["direct", "edge"] as const) : (["edge", "direct"] as const);
+        for (const target of order) {
+          const t = target === "direct" ? direct : viaEdge;
+          opts.logger.info({ target, connections: 100, round: n }, "edge-overhead: load");
+          const r = await load(t.url, t.body, t.headers, 100, seconds);
+          runs.push(toRun(r, target, 100, n));
+        }
+      }
+      // One connection: blocks of 100 requests, alternating, so drift hits both alike.
+      await sequential(direct.url, direct.body, direct.headers, 20);
+      await sequential(viaEdge.url, viaEdge.body, viaEdge.headers, 20);
+      for (let done = 0; done < sequentialRequests; done += 100) {
+        for (const target of ["direct", "edge"] as const) {
+          const t = target === "direct" ? direct : viaEdge;
+          const r = await sequential(t.url, t.body, t.headers, 100);
+          single[target].times.push(...r.times);
+          single[target].seconds += r.seconds;
+          single[target].errors += r.errors;
         }
       }
     } finally {
@@ -126,8 +168,25 @@ export const edgeOverhead: Benchmark = {
 
     const rows: BenchResult["tables"][number]["rows"] = [];
     const summary: Record<string, unknown> = {};
+    for (const target of ["direct", "edge"] as const) {
+      const x = single[target];
+      const st = summarize(x.times);
+      runs.push({
+        target,
+        connections: 1,
+        round: 0,
+        p50_ms: st.p50,
+        p99_ms: st.p99,
+        mean_ms: st.mean,
+        req_per_s: x.times.length / x.seconds,
+        requests: x.times.length,
+        errors: x.errors,
+        non2xx: 0,
+      });
+    }
     for (const connections of [100, 1]) {
-      const pick = (t: Run["target"]) => runs.filter((r) => r.target === t && r.connections === connections);
+      const pick = (t: Run["target"]) =>
+        runs.filter((r) => r.target === t && r.connections === connections);
       const d = pick("direct");
       const e = pick("edge");
       const agg = (rs: Run[]) => ({
@@ -138,9 +197,28 @@ export const edgeOverhead: Benchmark = {
       });
       const a = agg(d);
       const b = agg(e);
-      summary[`c${connections}`] = { direct: a, edge: b, added_p50_ms: b.p50 - a.p50, added_p99_ms: b.p99 - a.p99 };
-      rows.push([connections, "stand-in direct", round(a.p50), round(a.p99), round(a.rps), a.errors]);
-      rows.push([connections, "edge -> stand-in", round(b.p50), round(b.p99), round(b.rps), b.errors]);
+      summary[`c${connections}`] = {
+        direct: a,
+        edge: b,
+        added_p50_ms: b.p50 - a.p50,
+        added_p99_ms: b.p99 - a.p99,
+      };
+      rows.push([
+        connections,
+        "stand-in direct",
+        round(a.p50),
+        round(a.p99),
+        round(a.rps),
+        a.errors,
+      ]);
+      rows.push([
+        connections,
+        "edge -> stand-in",
+        round(b.p50),
+        round(b.p99),
+        round(b.rps),
+        b.errors,
+      ]);
       rows.push([
         connections,
         "**edge adds**",
@@ -157,7 +235,7 @@ export const edgeOverhead: Benchmark = {
       target: "edge adds < 2 ms p50 and < 10 ms p99 at 100 connections on 2 cores",
       tables: [
         {
-          title: `POST /generate/hermes/ through the edge vs the stand-in's /v1/hermes/generate (autocannon, ${seconds} s x ${rounds} round(s) each, means over rounds)`,
+          title: `POST /generate/hermes/ through the edge vs the stand-in's /v1/hermes/generate: 100 connections with autocannon (${seconds} s × ${rounds} round(s) each, means over rounds); 1 connection sequentially (${sequentialRequests} requests each, blocks of 100 alternating)`,
           columns: ["connections", "path", "p50 ms", "p99 ms", "req/s", "errors"],
           rows,
         },
@@ -165,7 +243,7 @@ export const edgeOverhead: Benchmark = {
       notes: [
         "autocannon, the edge (tsx edge/node.ts, PGlite, LOG_LEVEL=info to /dev/null) and the stand-in each run in their own process on the same machine, so they compete for its cores.",
       ],
-      data: { seconds, rounds, runs, summary },
+      data: { seconds, rounds, sequential_requests: sequentialRequests, runs, summary },
     };
   },
 };

@@ -7,15 +7,15 @@
  * Results: bench/results/<id>.json (full) or bench/results/quick/<id>.json (quick, not committed),
  * each with the machine's facts. A full run also rewrites the tables in BENCHMARKS.md.
  */
-import { mkdtemp, readFile, rm, writeFile, mkdir } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import pino from "pino";
 import { augmentation } from "./augment.ts";
 import { constrainedDecoding } from "./constrained.ts";
-import { edgeOverhead } from "./edge-overhead.ts";
 import { endToEnd } from "./e2e.ts";
+import { edgeOverhead } from "./edge-overhead.ts";
 import { hermesThroughput } from "./hermes.ts";
 import { machineFacts } from "./lib/machine.ts";
 import { REPO_ROOT } from "./lib/proc.ts";
