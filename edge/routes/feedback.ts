@@ -1,6 +1,7 @@
 /** POST /feedback/phi3/ and GET /feedback/phi3/export. */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../env.ts";
+import { ApiError } from "../errors.ts";
 import { exportLines } from "../services/export.ts";
 import { submitFeedback } from "../services/feedback.ts";
 import { ExportQuery, errorResponses, FeedbackRequest, FeedbackResponse } from "./schemas.ts";
@@ -68,12 +69,22 @@ export function registerFeedback(app: OpenAPIHono<AppEnv>): void {
       kind: query.kind,
       since: query.since ? new Date(query.since) : undefined,
     });
+    // The first read happens before answering, so an unreachable database is a 503 envelope
+    // rather than a 200 that breaks off.
+    let first: IteratorResult<Record<string, unknown>>;
+    try {
+      first = await lines.next();
+    } catch (err) {
+      throw new ApiError("database_unavailable", "Could not read the record.", {}, { cause: err });
+    }
+    let pending: IteratorResult<Record<string, unknown>> | undefined = first;
     const encoder = new TextEncoder();
     // Pull-based: the next batch is read only when the client has taken the last one.
     const stream = new ReadableStream<Uint8Array>({
       async pull(controller) {
         try {
-          const next = await lines.next();
+          const next = pending ?? (await lines.next());
+          pending = undefined;
           if (next.done) controller.close();
           else controller.enqueue(encoder.encode(`${JSON.stringify(next.value)}\n`));
         } catch (err) {

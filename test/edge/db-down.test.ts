@@ -1,0 +1,44 @@
+/** The database goes away under a running edge: clear 503s, never a 500 or a broken 200. */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createEdgeHarness, type EdgeHarness } from "../support/edge.ts";
+
+describe("database unavailable", () => {
+  let h: EdgeHarness;
+  beforeAll(async () => {
+    h = await createEdgeHarness({ kind: "pglite" });
+    await h.db.close();
+  });
+  afterAll(async () => {
+    await h.gpu.close();
+  });
+
+  it.each([
+    ["POST", "/generate/phi3/", { prompt: "AAPL?" }],
+    ["POST", "/propose_trade_adjustments/", { prompt: "AAPL?" }],
+    [
+      "POST",
+      "/feedback/phi3/",
+      {
+        transaction_id: "2b7d4a6e-0000-4000-8000-000000000000",
+        feedback_type: "rating",
+        feedback_content: 1,
+      },
+    ],
+    ["GET", "/feedback/phi3/export?kind=log", undefined],
+    ["GET", "/feedback/phi3/export?kind=feedback", undefined],
+  ])("%s %s answers 503 database_unavailable", async (method, path, body) => {
+    const res = method === "POST" ? await h.post(path, body) : await h.request(path, { method });
+    expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({ code: "database_unavailable" });
+  });
+
+  it("Hermes text needs no database and still works; /health says the database is down", async () => {
+    expect((await h.post("/generate/hermes/", { prompt: "hi" })).status).toBe(200);
+    const health = await h.request("/health");
+    expect(health.status).toBe(503);
+    expect(await health.json()).toMatchObject({
+      status: "partial_error",
+      edge: { database: "error", gpu_node: "ok" },
+    });
+  });
+});
