@@ -36,8 +36,12 @@ for (const [name, [os, cpu]] of Object.entries(platforms)) {
   added++;
 }
 const sorted = Object.fromEntries(
-  Object.entries(lock.packages).sort(([a], [b]) => (a === "" ? -1 : b === "" ? 1 : a.localeCompare(b))),
+  Object.entries(lock.packages).sort(([a], [b]) =>
+    a === "" ? -1 : b === "" ? 1 : a.localeCompare(b),
+  ),
 );
 lock.packages = sorted;
 writeFileSync(lockPath, `${JSON.stringify(lock, null, 2)}\n`);
-console.log(`package-lock.json: ${added} optional platform entr${added === 1 ? "y" : "ies"} restored`);
+console.log(
+  `package-lock.json: ${added} optional platform entr${added === 1 ? "y" : "ies"} restored`,
+);
