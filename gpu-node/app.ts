@@ -225,8 +225,10 @@ export function createGpuNodeApp(deps: GpuNodeDeps) {
         {
           prompt: critiquePrompt(body.proposal),
           systemPrompt: settings.hermes.systemPrompt,
-          // The seed gave the critique twice the caller's budget.
+          // The seed gave the critique twice the caller's budget; where the context cannot hold
+          // that, the caller's own budget is enough.
           maxTokens: 2 * body.max_length,
+          minTokens: body.max_length,
           ...(body.sampling ? { sampling: body.sampling } : {}),
         },
         signal,

@@ -27,6 +27,8 @@ export interface HermesGenerateInput {
   prompt: string;
   systemPrompt: string;
   maxTokens: number;
+  /** When set, maxTokens may be shortened to what the context has left, but not below this. */
+  minTokens?: number;
   sampling?: Sampling;
 }
 

@@ -213,7 +213,12 @@ class LlamaHermesRuntime implements HermesRuntime {
 
       const promptTokens = this.countPromptTokens(session, input.prompt);
       const contextLength = sequence.contextSize;
-      if (promptTokens + input.maxTokens > contextLength) {
+      // A caller that set minTokens accepts fewer new tokens than maxTokens when room is short.
+      const maxTokens =
+        input.minTokens !== undefined && promptTokens + input.minTokens <= contextLength
+          ? Math.min(input.maxTokens, contextLength - promptTokens)
+          : input.maxTokens;
+      if (promptTokens + maxTokens > contextLength) {
         throw new GpuNodeError(
           "prompt_too_long",
           400,
@@ -230,7 +235,7 @@ class LlamaHermesRuntime implements HermesRuntime {
       const started = performance.now();
       let firstTokenAt: number | undefined;
       const result = await session.promptWithMeta(input.prompt, {
-        maxTokens: input.maxTokens,
+        maxTokens,
         // 0 (the default) is greedy decoding in node-llama-cpp.
         temperature: sampling.temperature ?? 0,
         topP: sampling.top_p,

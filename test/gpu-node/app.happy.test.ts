@@ -66,6 +66,8 @@ describe("GPU node app: happy paths", () => {
     const input = h.hermes.script.calls[0]?.input;
     expect(input?.prompt).toBe(critiquePrompt(SAMPLE_PROPOSAL));
     expect(input?.maxTokens).toBe(200);
+    // Where the context cannot hold twice the budget, the caller's own budget is the floor.
+    expect(input?.minTokens).toBe(100);
     expect(input?.systemPrompt).toBe("SYSTEM PROMPT");
     const body = HermesGenerateResponse.parse(await res.json());
     expect(body.text).toBe("The stop is too tight.");

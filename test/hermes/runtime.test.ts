@@ -194,6 +194,26 @@ describe("generate", () => {
       runtime.generate({ prompt: "hello", systemPrompt: SYSTEM, maxTokens: 2 }, never()),
     ).resolves.toMatchObject({ finishReason: "length" });
   });
+
+  it("with minTokens, shortens maxTokens to what the context has left instead of refusing", async () => {
+    const fits = await runtime.generate(
+      { prompt: "hello", systemPrompt: SYSTEM, maxTokens: 1 },
+      never(),
+    );
+    const room = 2048 - fits.usage.prompt_tokens;
+    const shortened = await runtime.generate(
+      { prompt: "hello", systemPrompt: SYSTEM, maxTokens: room + 500, minTokens: 8 },
+      never(),
+    );
+    expect(shortened.usage.completion_tokens).toBeLessThanOrEqual(room);
+    // Below minTokens it is still refused.
+    await expect(
+      runtime.generate(
+        { prompt: "hello", systemPrompt: SYSTEM, maxTokens: room + 500, minTokens: room + 1 },
+        never(),
+      ),
+    ).rejects.toMatchObject({ code: "prompt_too_long" });
+  });
 });
 
 describe("concurrency and aborts", () => {
