@@ -6,7 +6,6 @@
  * corrections without one, 30 % ratings, 20 % comments; 4 feedback rows per proposal; received
  * over the last 120 days (so a quarter falls outside the default 90-day window).
  */
-import { randomUUID } from "node:crypto";
 import type { TradeProposal } from "../../gpu-node/contract.ts";
 import { seededRandom } from "../lib/stats.ts";
 
@@ -70,6 +69,15 @@ function proposal(rnd: () => number, ticker: string): TradeProposal {
   };
 }
 
+/** A version-4-shaped UUID from the seeded generator (randomUUID would break reproducibility). */
+function seededUuid(rnd: () => number): string {
+  const hex = Array.from({ length: 32 }, () => Math.floor(rnd() * 16).toString(16));
+  hex[12] = "4";
+  hex[16] = ((Math.floor(rnd() * 4) & 0x3) | 0x8).toString(16);
+  const h = hex.join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
 const q = (v: string | null): string => (v === null ? "" : `"${v.replaceAll('"', '""')}"`);
 
 export interface Chunk {
@@ -84,6 +92,8 @@ export interface Chunk {
  */
 export function* feedbackCsv(rows: number, now: Date, seed = 42): Generator<Chunk> {
   const rnd = seededRandom(seed);
+  // Ids from a stream of their own, so they do not shift the other draws.
+  const idRnd = seededRandom(seed ^ 0x5bd1e995);
   const tickers = tickerUniverse();
   const span = 120 * 86_400_000;
   const chunkRows = 10_000;
@@ -96,7 +106,7 @@ export function* feedbackCsv(rows: number, now: Date, seed = 42): Generator<Chun
       // Popular tickers come up far more often (a skewed, realistic mix).
       const ticker = tickers[Math.floor(rnd() ** 3 * tickers.length)] as string;
       const prompt = makePrompt(rnd, ticker);
-      const tx = randomUUID();
+      const tx = seededUuid(idRnd);
       const created = new Date(now.getTime() - rnd() * span);
       const made = JSON.stringify(proposal(rnd, ticker));
       p += `${tx},${q(created.toISOString())},"propose_trade_adjustments",${q(prompt)},${q(prompt)},256,${q(made)},"phi3",40,60\n`;
