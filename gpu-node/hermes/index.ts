@@ -7,11 +7,13 @@
  */
 import { basename } from "node:path";
 import {
+  type ChatWrapper,
   type Llama,
   LlamaChatSession,
   type LlamaContext,
   type LlamaContextSequence,
   type LlamaModel,
+  resolveChatWrapper,
 } from "node-llama-cpp";
 import { type Logger, pino } from "pino";
 import {
@@ -170,6 +172,9 @@ export async function loadHermes(
 class LlamaHermesRuntime implements HermesRuntime {
   private readonly slots: Slots;
   private disposed = false;
+  /** Resolved once: a session left to resolve it ("auto") re-reads the Jinja template each time,
+   * about 0.4 s per request (BENCHMARKS.md, section 4). Chat wrappers are stateless. */
+  private readonly chatWrapper: ChatWrapper;
 
   constructor(
     private readonly llama: Llama,
@@ -182,6 +187,7 @@ class LlamaHermesRuntime implements HermesRuntime {
     private readonly log: Logger,
   ) {
     this.slots = new Slots(parallel);
+    this.chatWrapper = resolveChatWrapper(model);
   }
 
   /** Prompt tokens exactly as the chat template lays out this turn (system, user, open reply). */
@@ -208,6 +214,7 @@ class LlamaHermesRuntime implements HermesRuntime {
         contextSequence: sequence,
         // Always set: node-llama-cpp adds its own default system prompt when this is undefined.
         systemPrompt: input.systemPrompt,
+        chatWrapper: this.chatWrapper,
         autoDisposeSequence: false,
       });
 
