@@ -9,7 +9,6 @@ import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { PGlite } from "@electric-sql/pglite";
-import { pg_trgm } from "@electric-sql/pglite/contrib/pg_trgm";
 import { type SQL, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/pglite";
 import postgres from "postgres";
@@ -37,7 +36,6 @@ export interface Loaded {
 export async function openPostgres(url: string): Promise<Loaded> {
   const schemaName = `bench_${randomBytes(5).toString("hex")}`;
   const admin = postgres(url, { max: 1, onnotice: () => {} });
-  await admin`create extension if not exists pg_trgm with schema public`.catch(() => {});
   await admin.unsafe(`create schema ${schemaName}`);
   const handle = createPostgresDatabase({ url, schema: schemaName, max: 2 });
   await migrateDatabase(handle, schemaName);
@@ -65,7 +63,7 @@ export async function openPostgres(url: string): Promise<Loaded> {
 }
 
 export async function openPglite(): Promise<Loaded> {
-  const client = await PGlite.create(undefined, { extensions: { pg_trgm } });
+  const client = await PGlite.create(undefined);
   const handle: DatabaseHandle = {
     db: drizzle(client, { schema }) as unknown as Database,
     kind: "pglite",

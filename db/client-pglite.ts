@@ -1,12 +1,11 @@
 import { PGlite } from "@electric-sql/pglite";
-import { pg_trgm } from "@electric-sql/pglite/contrib/pg_trgm";
 import { drizzle } from "drizzle-orm/pglite";
 import type { DatabaseHandle } from "./database.ts";
 import * as schema from "./schema/index.ts";
 
 /** Embedded Postgres (PGlite). `dataDir` undefined = in memory. Node only. */
 export async function createPgliteDatabase(dataDir?: string): Promise<DatabaseHandle> {
-  const client = await PGlite.create(dataDir, { extensions: { pg_trgm } });
+  const client = await PGlite.create(dataDir);
   const db = drizzle(client, { schema });
   return {
     db,

@@ -1,6 +1,3 @@
--- pg_trgm ranks worked examples by prompt similarity (gist_trgm_ops below). Added by hand.
-CREATE EXTENSION IF NOT EXISTS pg_trgm;
---> statement-breakpoint
 CREATE TABLE "feedback_items" (
 	"id" bigserial PRIMARY KEY NOT NULL,
 	"transaction_id" uuid NOT NULL,
@@ -11,7 +8,8 @@ CREATE TABLE "feedback_items" (
 	"received_at" timestamp (3) with time zone NOT NULL,
 	"request_id" text,
 	"example_ticker" text,
-	"example_prompt" text
+	"example_prompt" text,
+	"example_tsv" "tsvector" GENERATED ALWAYS AS (to_tsvector('simple', coalesce("example_prompt", ''))) STORED
 );
 --> statement-breakpoint
 CREATE TABLE "proposals" (
@@ -40,5 +38,4 @@ CREATE INDEX "feedback_items_transaction_idx" ON "feedback_items" USING btree ("
 CREATE INDEX "feedback_items_received_at_idx" ON "feedback_items" USING btree ("received_at","id");--> statement-breakpoint
 CREATE INDEX "feedback_examples_ticker_idx" ON "feedback_items" USING btree ("example_ticker","received_at" DESC NULLS LAST) WHERE "feedback_items"."example_prompt" is not null;--> statement-breakpoint
 CREATE INDEX "feedback_examples_recent_idx" ON "feedback_items" USING btree ("received_at" DESC NULLS LAST) WHERE "feedback_items"."example_prompt" is not null;--> statement-breakpoint
-CREATE INDEX "feedback_examples_prompt_trgm_idx" ON "feedback_items" USING gist ("example_prompt" gist_trgm_ops) WHERE "feedback_items"."example_prompt" is not null;--> statement-breakpoint
 CREATE INDEX "proposals_created_at_idx" ON "proposals" USING btree ("created_at","transaction_id");

@@ -1,7 +1,18 @@
 import { sql } from "drizzle-orm";
-import { bigserial, index, jsonb, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import {
+  bigserial,
+  customType,
+  index,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  uuid,
+} from "drizzle-orm/pg-core";
 import type { TradeProposal } from "../../gpu-node/contract.ts";
 import { proposals } from "./proposals.ts";
+
+const tsvector = customType<{ data: string }>({ dataType: () => "tsvector" });
 
 export const FEEDBACK_TYPES = ["correction", "rating", "qualitative_comment"] as const;
 export type FeedbackType = (typeof FEEDBACK_TYPES)[number];
@@ -10,8 +21,9 @@ export type FeedbackType = (typeof FEEDBACK_TYPES)[number];
  * One FeedbackItem (the seed's phi3_feedback_data.jsonl line). Several per proposal are allowed.
  *
  * A correction with a corrected_proposal is a worked example for prompt augmentation. To keep the
- * example search an index lookup at a million rows, the fields it ranks on are copied here when
- * the item is written (`example_ticker`, `example_prompt`) and indexed only for such rows.
+ * example search a bounded index lookup at a million rows, the fields it ranks on are copied here
+ * when the item is written (`example_ticker`, `example_prompt`, and Postgres derives
+ * `example_tsv`), and indexed only for such rows.
  */
 export const feedbackItems = pgTable(
   "feedback_items",
@@ -32,6 +44,11 @@ export const feedbackItems = pgTable(
     /** The original request's prompt, compared with new prompts. Set only for a correction with a
      * corrected_proposal: non-null marks a worked example. */
     examplePrompt: text("example_prompt"),
+    /** The example prompt's words ('simple' text search: no stemming, any language), kept by
+     * Postgres, so ranking a pool of examples by shared words costs no parsing per query. */
+    exampleTsv: tsvector("example_tsv").generatedAlwaysAs(
+      sql`to_tsvector('simple', coalesce("example_prompt", ''))`,
+    ),
   },
   (t) => [
     index("feedback_items_transaction_idx").on(t.transactionId),
@@ -41,9 +58,6 @@ export const feedbackItems = pgTable(
       .where(sql`${t.examplePrompt} is not null`),
     index("feedback_examples_recent_idx")
       .on(t.receivedAt.desc())
-      .where(sql`${t.examplePrompt} is not null`),
-    index("feedback_examples_prompt_trgm_idx")
-      .using("gist", sql`${t.examplePrompt} gist_trgm_ops`)
       .where(sql`${t.examplePrompt} is not null`),
   ],
 );

@@ -1,10 +1,11 @@
 /**
  * Prompt augmentation: before a Phi-3 generation, up to K past corrections (those with a
  * corrected_proposal) are prepended as worked examples, most relevant first:
- * same ticker as the prompt, then prompt similarity (pg_trgm), then recency.
+ * same ticker as the prompt, then shared words with the example's prompt (Postgres full-text
+ * search, 'simple' configuration), then recency.
  *
- * The search reads bounded candidate sets, each from its own partial index (ticker + recency,
- * trigram KNN, recency), and ranks only those: it stays an index lookup at a million rows.
+ * The search reads bounded candidate sets from partial indexes and ranks only those, so its cost
+ * does not grow with the table (BENCHMARKS.md, section 2).
  */
 import { sql } from "drizzle-orm";
 import { canonicalProposal, type TradeProposal } from "../../gpu-node/contract.ts";
@@ -30,7 +31,7 @@ const NOT_TICKERS = new Set(
   (
     "A I AM AN AND ARE AS AT BE BUY BY CEO DO EPS ETF FOR GO HE IF IN IS IT ITS LONG ME MY NO NOT " +
     "OF OK ON OR PM SELL SHORT SO STOP THE TO UP US USA USD UTC WE PNL ATH ATR RSI EMA SMA MACD " +
-    "VWAP IPO SEC FED CPI GDP YOY QOQ EOD EOW TP SL JSON PASS ABORT ADJUST"
+    "VWAP IPO SEC FED FOMC CPI PPI GDP YOY QOQ EOD EOW TP SL JSON PASS ABORT ADJUST"
   ).split(" "),
 );
 
@@ -101,8 +102,30 @@ export function buildAugmentedPrompt(
   return { prompt: `${HEADER}${body}${FOOTER}${prompt}`, examples: used };
 }
 
-/** How many candidates each index contributes before ranking. */
+/** How many candidates each source contributes before ranking. */
 const CANDIDATES_PER_SOURCE = 20;
+
+const STOP_WORDS = new Set(
+  (
+    "a an and are as at be been but by can do does for from had has have how i if in into is it " +
+    "its me my no not of on or our should so than that the their them then there these this to " +
+    "too up was we what when which who will with would you your"
+  ).split(" "),
+);
+
+/**
+ * The words of a prompt as a 'simple' text-search OR query (`w1 | w2 | ...`): letters and digits
+ * only, so nothing in it is tsquery syntax. Undefined when the prompt has no usable word.
+ */
+export function promptQuery(prompt: string): string | undefined {
+  const words = new Set<string>();
+  for (const m of prompt.toLowerCase().matchAll(/[\p{L}\p{N}]+/gu)) {
+    const w = m[0];
+    if (w.length > 1 && !STOP_WORDS.has(w)) words.add(w);
+    if (words.size === 32) break;
+  }
+  return words.size > 0 ? [...words].join(" | ") : undefined;
+}
 
 interface CandidateRow extends Record<string, unknown> {
   id: string | number;
@@ -114,7 +137,12 @@ interface CandidateRow extends Record<string, unknown> {
   similarity: number | string;
 }
 
-/** Reads candidate examples from the three partial indexes and ranks them. */
+/**
+ * Reads candidate examples and ranks them. Three bounded sources, each an index scan that does
+ * not grow with the table: the same tickers (feedback_examples_ticker_idx), and the most recent
+ * AUGMENT_SIMILARITY_POOL examples (feedback_examples_recent_idx), ranked by shared words
+ * (ts_rank over the stored example_tsv) and by recency.
+ */
 export async function selectExamples(
   ctx: Pick<ServiceContext, "db" | "settings" | "clock">,
   prompt: string,
@@ -127,28 +155,31 @@ export async function selectExamples(
   const since = (
     maxAgeDays > 0 ? new Date(ctx.clock.now().getTime() - maxAgeDays * 86_400_000) : new Date(0)
   ).toISOString();
-  const probe = prompt.slice(0, 1000);
+  const query = promptQuery(prompt);
   const tickerList = `{${tickers.map((t) => `"${t}"`).join(",")}}`;
   const n = CANDIDATES_PER_SOURCE;
+  const pool = ctx.settings.AUGMENT_SIMILARITY_POOL;
+  const rank = query ? sql`ts_rank(example_tsv, to_tsquery('simple', ${query}))` : sql`0`;
+  const similar = query ? sql`union (select id from pool order by ${rank} desc limit ${n})` : sql``;
   const result = await ctx.db.execute<CandidateRow>(sql`
-    with candidates as (
+    with pool as (
+      select id, example_tsv from feedback_items
+        where example_prompt is not null and received_at >= ${since}::timestamptz
+        order by received_at desc limit ${pool}
+    ),
+    candidates as (
       (select id from feedback_items
         where example_prompt is not null and example_ticker = any(${tickerList}::text[])
           and received_at >= ${since}::timestamptz
         order by example_ticker, received_at desc limit ${n})
+      ${similar}
       union
-      (select id from feedback_items
-        where example_prompt is not null and received_at >= ${since}::timestamptz
-        order by example_prompt <-> ${probe} limit ${n})
-      union
-      (select id from feedback_items
-        where example_prompt is not null and received_at >= ${since}::timestamptz
-        order by received_at desc limit ${n})
+      (select id from pool limit ${n})
     )
     select f.id, f.example_prompt as prompt, f.corrected_proposal, f.example_ticker as ticker,
            f.received_at,
            coalesce(f.example_ticker = any(${tickerList}::text[]), false) as same_ticker,
-           similarity(coalesce(f.example_prompt, ''), ${probe}) as similarity
+           ${rank} as similarity
       from feedback_items f join candidates c on c.id = f.id`);
   const rows =
     (result as unknown as { rows?: CandidateRow[] }).rows ?? (result as unknown as CandidateRow[]);

@@ -3,6 +3,7 @@ import { feedbackItems, proposals } from "../../db/schema/index.ts";
 import {
   buildAugmentedPrompt,
   extractTickers,
+  promptQuery,
   rankExamples,
   selectExamples,
   type WorkedExample,
@@ -28,6 +29,23 @@ describe("extractTickers", () => {
     ).toEqual(["MSFT", "AAPL"]);
     expect(extractTickers("BRK.B looks weak; LONG NVDA")).toEqual(["BRK.B", "NVDA"]);
     expect(extractTickers("no tickers here")).toEqual([]);
+  });
+});
+
+describe("promptQuery", () => {
+  it("keeps words only, lower-cased, without stop words or repeats", () => {
+    expect(promptQuery("Should I tighten the STOP on my NVDA long? stop!")).toBe(
+      "tighten | stop | nvda | long",
+    );
+    expect(promptQuery("Gewinnmitnahme bei Ölpreis 85$ – ja?")).toBe(
+      "gewinnmitnahme | bei | ölpreis | 85 | ja",
+    );
+  });
+
+  it("never passes tsquery syntax through", () => {
+    const q = promptQuery("aa & bb | !cc (dd) 'ee' ff:* <-> \\gg") ?? "";
+    expect(q).toMatch(/^[\p{L}\p{N}]+( \| [\p{L}\p{N}]+)*$/u);
+    expect(promptQuery("?! & | ()")).toBeUndefined();
   });
 });
 
@@ -149,6 +167,12 @@ describe.each(DB_KINDS)("selectExamples on %s", (kind) => {
     // No ticker and no shared trigram: recency decides.
     const none = await selectExamples(ctx, "qqqq vvvv");
     expect(none.map((e) => e.id)).toEqual([recent, nvdaNew, similar]);
+
+    // Text-search operators in a prompt are just characters.
+    const hostile = await selectExamples(ctx, "earnings & | ! ( ) : * ' \\ <-> tight");
+    expect(hostile.map((e) => e.id)).toContain(similar);
+    const wordless = await selectExamples(ctx, "?! & | ()");
+    expect(wordless.map((e) => e.id)).toEqual([recent, nvdaNew, similar]);
 
     const zero = await selectExamples(
       { ...ctx, settings: { ...settings, AUGMENT_MAX_EXAMPLES: 0 } },

@@ -38,8 +38,6 @@ export async function createTestDatabase(kind: DbKind): Promise<TestDatabase> {
   const schema = `t_${randomBytes(6).toString("hex")}`;
   const admin = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
   try {
-    // Extensions are database-wide; create it once in public so every test schema sees it.
-    await admin`create extension if not exists pg_trgm with schema public`.catch(() => {});
     await admin.unsafe(`create schema ${schema}`);
   } finally {
     await admin.end();
