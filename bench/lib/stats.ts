@@ -1,4 +1,5 @@
 /** Order statistics for latency samples (milliseconds or microseconds, whatever goes in). */
+import { mulberry32 } from "../../gpu-node/phi3/sampler.ts";
 
 export interface Summary {
   n: number;
@@ -38,14 +39,5 @@ export function round(value: number, digits = 3): number {
   return Number(value.toPrecision(digits));
 }
 
-/** A seeded PRNG (mulberry32): the same seed gives the same data on every machine. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG (mulberry32, the sampler's): the same seed gives the same data on every machine. */
+export const seededRandom: (seed: number) => () => number = mulberry32;
