@@ -102,23 +102,6 @@ interface StepTimes {
 }
 
 /**
- * The shipped grammar's json_string in its right-recursive form: the identity on today's
- * shipped EBNF (which already has json_string_sub), a rewrite of the old starred rule otherwise;
- * undefined without a json_string rule. The benchmark used this as an experiment before the form
- * was shipped; test/bench/bench-lib.test.ts still imports it.
- */
-export function rightRecursiveStringEbnf(ebnf: string): string | undefined {
-  const rule = /^json_string ::= .*$/m;
-  if (!rule.test(ebnf)) return undefined;
-  if (/^json_string_sub ::= /m.test(ebnf)) return ebnf;
-  return ebnf.replace(
-    rule,
-    'json_string ::= "\\"" json_string_sub\n' +
-      'json_string_sub ::= "\\"" | [^"\\\\\\u0000-\\u001f] json_string_sub | "\\\\" ([\\u0022\\u002f\\u005cbfnrt] | ("u" [0-9A-Fa-f]{4,4})) json_string_sub',
-  );
-}
-
-/**
  * The grammar as shipped before commit "Phi-3 grammar: json_string right-recursive": the same
  * language with json_string as a starred alternation, which xgrammar masks in 40-60 ms inside a
  * string at this vocabulary size. Kept as the "before" row; undefined when the shipped EBNF no
