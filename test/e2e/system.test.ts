@@ -194,7 +194,9 @@ describe("the GPU node dies mid-request and comes back", () => {
   let gpu: Proc;
   let ports: { edge: number; gpu: number };
   let base: string;
-  const startGpu = () => startProcess("npx", ["tsx", "gpu-node/main.ts"], serviceEnv(ports, {}));
+  // A context large enough for a generation that is still running when the node is killed.
+  const startGpu = () =>
+    startProcess("npx", ["tsx", "gpu-node/main.ts"], serviceEnv(ports, { HERMES_CTX: "4096" }));
 
   beforeAll(async () => {
     ports = { edge: await freePort(), gpu: await freePort() };
@@ -213,12 +215,24 @@ describe("the GPU node dies mid-request and comes back", () => {
     expect(kept.status).toBe(200);
     const keptTx = kept.headers.get("x-transaction-id");
 
-    // A long generation, then the node is killed under it.
+    // A long generation; once the node reports it running, the node is killed under it.
     const inFlight = post(base, "/generate/hermes/", {
       prompt: "Tell a long story",
-      max_length: 4000,
+      max_length: 3900,
     });
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(
+      async () => {
+        const res = await fetch(`http://127.0.0.1:${ports.gpu}/v1/health`, {
+          headers: { authorization: "Bearer e2e-secret" },
+        });
+        const health = (await res.json()) as {
+          models: { hermes: { queue?: { running: number } } };
+        };
+        return (health.models.hermes.queue?.running ?? 0) > 0;
+      },
+      "the generation to be running on the GPU node",
+      10_000,
+    );
     await gpu.stop("SIGKILL");
     const failed = await inFlight;
     expect(failed.status).toBe(503);
