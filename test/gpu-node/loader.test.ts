@@ -98,11 +98,14 @@ function setup(hermesPath: string | null, phi3Path: string | null) {
     });
   /** Waits until each enabled model's loader has been called (after its file check). */
   const started = async (models = { hermes: hermesPath !== null, phi3: phi3Path !== null }) => {
-    for (let i = 0; i < 100; i++) {
+    // By time, not by ticks: the file checks go through libuv's thread pool, which a loaded
+    // CI machine can hold up for longer than a hundred event-loop turns.
+    const until = Date.now() + 10_000;
+    while (Date.now() < until) {
       const hermesWaiting = models.hermes && hermes.calls.length === 0;
       const phi3Waiting = models.phi3 && phi3.calls.length === 0;
       if (!hermesWaiting && !phi3Waiting) return;
-      await settle();
+      await new Promise((resolve) => setTimeout(resolve, 2));
     }
     throw new Error("loaders were not called");
   };
