@@ -19,6 +19,7 @@ import {
   REQUEST_ID_HEADER,
 } from "../gpu-node/contract.ts";
 import { ApiError } from "./errors.ts";
+import type { EdgeSettings } from "./settings.ts";
 
 export interface CallOptions {
   /** The client's signal: aborted when the public request goes away. */
@@ -117,6 +118,17 @@ export function createHttpGpuClient(options: HttpGpuClientOptions): GpuClient {
     hermesCritique: (b, o) => call("POST", GPU_ROUTES.hermesCritique, HermesGenerateResponse, b, o),
     phi3Generate: (b, o) => call("POST", GPU_ROUTES.phi3Generate, Phi3GenerateResponse, b, o),
   };
+}
+
+/** The client the settings describe (GPU_NODE_URL, GPU_NODE_TOKEN, GPU_TIMEOUT_MS). */
+export function gpuClientFromSettings(
+  settings: Pick<EdgeSettings, "GPU_NODE_URL" | "GPU_NODE_TOKEN" | "GPU_TIMEOUT_MS">,
+): GpuClient {
+  return createHttpGpuClient({
+    baseUrl: settings.GPU_NODE_URL,
+    token: settings.GPU_NODE_TOKEN,
+    timeoutMs: settings.GPU_TIMEOUT_MS,
+  });
 }
 
 function transportError(err: unknown, signal: AbortSignal, timeoutMs: number): ApiError {

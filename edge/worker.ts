@@ -16,7 +16,7 @@ import type { DatabaseHandle } from "../db/database.ts";
 import type { ErrorBody } from "../gpu-node/contract.ts";
 import { createApp } from "./app.ts";
 import { type AppEnv, type Logger, noopMirror, systemClock } from "./env.ts";
-import { createHttpGpuClient } from "./gpu-client.ts";
+import { gpuClientFromSettings } from "./gpu-client.ts";
 import { assertSafeExposure, type EdgeSettings, parseEdgeSettings } from "./settings.ts";
 import { VERSION } from "./version.ts";
 
@@ -109,11 +109,7 @@ function build(env: WorkerEnv): Built {
     settings,
     db: (c: Context<AppEnv>) => (c.env as RequestScope).database(),
     databaseKind: "postgres",
-    gpu: createHttpGpuClient({
-      baseUrl: settings.GPU_NODE_URL,
-      token: settings.GPU_NODE_TOKEN,
-      timeoutMs: settings.GPU_TIMEOUT_MS,
-    }),
+    gpu: gpuClientFromSettings(settings),
     logger,
     clock: systemClock,
     mirror: noopMirror,

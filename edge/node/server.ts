@@ -10,7 +10,7 @@ import pino, { type Logger as PinoLogger } from "pino";
 import { migrateDatabase, openDatabase } from "../../db/migrate.ts";
 import { createApp } from "../app.ts";
 import { systemClock } from "../env.ts";
-import { createHttpGpuClient } from "../gpu-client.ts";
+import { gpuClientFromSettings } from "../gpu-client.ts";
 import { assertSafeExposure, type EdgeSettings, parseEdgeSettings } from "../settings.ts";
 import { VERSION } from "../version.ts";
 import { createFileMirror } from "./jsonl-mirror.ts";
@@ -52,11 +52,7 @@ export async function startEdge(
     settings,
     db: handle.db,
     databaseKind: handle.kind,
-    gpu: createHttpGpuClient({
-      baseUrl: settings.GPU_NODE_URL,
-      token: settings.GPU_NODE_TOKEN,
-      timeoutMs: settings.GPU_TIMEOUT_MS,
-    }),
+    gpu: gpuClientFromSettings(settings),
     logger,
     clock: systemClock,
     mirror,

@@ -10,7 +10,7 @@
 import pino from "pino";
 import { createApp } from "../../edge/app.ts";
 import { type Clock, type RecordMirror, systemClock } from "../../edge/env.ts";
-import { createHttpGpuClient } from "../../edge/gpu-client.ts";
+import { gpuClientFromSettings } from "../../edge/gpu-client.ts";
 import { exportLines } from "../../edge/services/export.ts";
 import { parseEdgeSettings } from "../../edge/settings.ts";
 import { createTestDatabase, DB_KINDS, type DbKind, type TestDatabase } from "./db.ts";
@@ -129,11 +129,7 @@ function buildInProcess({ target, db, gpu, env }: Parts, clock?: Clock): EdgeHar
     settings,
     db: db.db,
     databaseKind: db.kind,
-    gpu: createHttpGpuClient({
-      baseUrl: settings.GPU_NODE_URL,
-      token: settings.GPU_NODE_TOKEN,
-      timeoutMs: settings.GPU_TIMEOUT_MS,
-    }),
+    gpu: gpuClientFromSettings(settings),
     logger: pino({ level: "silent" }),
     clock: clock ?? systemClock,
     mirror,
