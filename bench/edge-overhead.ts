@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import autocannon from "autocannon";
-import { GPU_ROUTES } from "../gpu-node/contract.ts";
+import { GPU_ROUTES } from "../gpu-node/contract/index.ts";
 import { freePort } from "../test/support/process.ts";
 import { type Child, firstJsonLine, REPO_ROOT, spawnChild, waitForHttp } from "./lib/proc.ts";
 import { round, summarize } from "./lib/stats.ts";

@@ -8,7 +8,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { getLlama, LlamaChatSession, LlamaLogLevel } from "node-llama-cpp";
-import { GPU_ROUTES, type HermesGenerateResponse } from "../gpu-node/contract.ts";
+import { GPU_ROUTES, type HermesGenerateResponse } from "../gpu-node/contract/index.ts";
 import { DEFAULT_HERMES_SYSTEM_PROMPT } from "../gpu-node/settings.ts";
 import { HERMES_CTX, startTinyGpuNode } from "./lib/gpu-node.ts";
 import { round } from "./lib/stats.ts";

@@ -7,33 +7,11 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { ErrorBody, ErrorCode } from "../gpu-node/contract.ts";
+import { ERROR_STATUS, type ErrorBody, type ErrorCode } from "../gpu-node/contract/index.ts";
 import type { AppEnv } from "./env.ts";
 
-const STATUS_OF: Record<ErrorCode, ContentfulStatusCode> = {
-  invalid_request: 422,
-  invalid_json: 400,
-  invalid_model_id: 400,
-  unauthorized: 401,
-  not_found: 404,
-  method_not_allowed: 405,
-  payload_too_large: 413,
-  unsupported_media_type: 415,
-  prompt_too_long: 400,
-  budget_too_small: 422,
-  queue_full: 429,
-  model_not_loaded: 503,
-  gpu_node_unavailable: 503,
-  gpu_node_timeout: 504,
-  gpu_node_error: 503,
-  database_unavailable: 503,
-  request_aborted: 499 as ContentfulStatusCode,
-  shutting_down: 503,
-  internal_error: 500,
-};
-
 export function statusOf(code: ErrorCode): ContentfulStatusCode {
-  return STATUS_OF[code];
+  return ERROR_STATUS[code] as ContentfulStatusCode;
 }
 
 export class ApiError extends Error {

@@ -17,7 +17,7 @@ import {
   type Phi3GenerateRequest,
   Phi3GenerateResponse,
   REQUEST_ID_HEADER,
-} from "../gpu-node/contract.ts";
+} from "../gpu-node/contract/index.ts";
 import { ApiError } from "./errors.ts";
 import type { EdgeSettings } from "./settings.ts";
 

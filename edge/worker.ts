@@ -13,7 +13,7 @@
 import type { Context, ExecutionContext } from "hono";
 import { createPostgresDatabase } from "../db/client-postgres.ts";
 import type { DatabaseHandle } from "../db/database.ts";
-import type { ErrorBody } from "../gpu-node/contract.ts";
+import type { ErrorBody } from "../gpu-node/contract/index.ts";
 import { createApp } from "./app.ts";
 import { type AppEnv, type Logger, noopMirror, systemClock } from "./env.ts";
 import { gpuClientFromSettings } from "./gpu-client.ts";

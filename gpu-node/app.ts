@@ -26,7 +26,7 @@ import {
   type Phi3GenerateResponse,
   REQUEST_ID_HEADER,
   type Timings,
-} from "./contract.ts";
+} from "./contract/index.ts";
 import { QueueFullError, type WorkQueue } from "./queue.ts";
 import { type GenerationTimings, GpuNodeError, type HermesResult } from "./runtime.ts";
 import { requestSignal } from "./service/abort.ts";
@@ -202,11 +202,15 @@ export function createGpuNodeApp(deps: GpuNodeDeps) {
 
   app.post(GPU_ROUTES.hermesGenerate, async (c) => {
     const body = await readBody(c, HermesGenerateRequest);
+    if (body.prompt === undefined) {
+      throw new HttpError(400, "invalid_request", "messages are not supported yet; send prompt.");
+    }
+    const prompt = body.prompt;
     const { runtime, queue } = requireReady(registry.hermes, MESSAGES.hermesNotLoaded);
     const { value, queueMs } = await runQueued(c, queue, (signal) =>
       runtime.generate(
         {
-          prompt: body.prompt,
+          prompt,
           systemPrompt: body.system_prompt ?? settings.hermes.systemPrompt,
           maxTokens: body.max_tokens,
           ...(body.sampling ? { sampling: body.sampling } : {}),

@@ -4,7 +4,7 @@
  * The service (app.ts) only knows these; hermes/ and phi3/ implement them. Tests swap in
  * real-but-tiny models, or a scripted runtime for queue and abort tests.
  */
-import type { ErrorCode, FinishReason, Sampling, TradeProposal, Usage } from "./contract.ts";
+import type { ErrorCode, FinishReason, Sampling, TradeProposal, Usage } from "./contract/index.ts";
 
 export interface LoadProgress {
   /** 0..1 */
@@ -16,6 +16,15 @@ export interface LoadProgress {
 export interface LoadOptions {
   signal?: AbortSignal;
   onProgress?: (progress: LoadProgress) => void;
+}
+
+/** What a caller hands a generation besides its input (the target signature of every runtime's
+ * generate(input, control) this round). */
+export interface GenerateControl {
+  /** Aborting stops this generation's sequence within one decode step. */
+  signal: AbortSignal;
+  /** Each piece of text as it is produced, in order; their concatenation is the result's text. */
+  onText?: (piece: string) => void;
 }
 
 export interface GenerationTimings {

@@ -6,7 +6,7 @@
  * corrections without one, 30 % ratings, 20 % comments; 4 feedback rows per proposal; received
  * over the last 120 days (so a quarter falls outside the default 90-day window).
  */
-import type { TradeProposal } from "../../gpu-node/contract.ts";
+import type { TradeProposal } from "../../gpu-node/contract/index.ts";
 import { seededRandom } from "../lib/stats.ts";
 
 const REAL = (

@@ -1,7 +1,7 @@
 /** The real GPU node process (`tsx gpu-node/main.ts`) with the tiny generated models, on CPU. */
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { GPU_ROUTES } from "../../gpu-node/contract.ts";
+import { GPU_ROUTES } from "../../gpu-node/contract/index.ts";
 import { writeTinyHermes } from "../../gpu-node/models/gguf.ts";
 import { writeTinyPhi3 } from "../../gpu-node/models/tiny-phi3.ts";
 import { type Child, spawnChild } from "./proc.ts";

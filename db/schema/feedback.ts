@@ -9,7 +9,7 @@ import {
   timestamp,
   uuid,
 } from "drizzle-orm/pg-core";
-import type { TradeProposal } from "../../gpu-node/contract.ts";
+import type { TradeProposal } from "../../gpu-node/contract/index.ts";
 import { proposals } from "./proposals.ts";
 
 const tsvector = customType<{ data: string }>({ dataType: () => "tsvector" });

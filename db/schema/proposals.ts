@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { index, integer, jsonb, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
-import type { TradeProposal } from "../../gpu-node/contract.ts";
+import type { TradeProposal } from "../../gpu-node/contract/index.ts";
 
 /** Which public endpoint made a proposal. */
 export type ProposalEndpoint = "generate" | "generate_phi3" | "propose_trade_adjustments";

@@ -1,7 +1,7 @@
 /** POST /generate/ (unified), /generate/hermes/, /generate/phi3/. */
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { MESSAGES } from "../../gpu-node/contract.ts";
+import { MESSAGES } from "../../gpu-node/contract/index.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import { generateHermesText } from "../services/hermes.ts";

@@ -1,7 +1,7 @@
 /** Public request/response schemas (OpenAPI-described). Tests import the types from here. */
 import { z } from "@hono/zod-openapi";
 import { FEEDBACK_TYPES } from "../../db/schema/feedback.ts";
-import { MAX_LENGTH_MAX, MAX_LENGTH_MIN, TradeProposal } from "../../gpu-node/contract.ts";
+import { MAX_LENGTH_MAX, MAX_LENGTH_MIN, TradeProposal } from "../../gpu-node/contract/index.ts";
 
 export const PROMPT_MAX_CHARS = 32_000;
 

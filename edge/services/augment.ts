@@ -8,7 +8,7 @@
  * does not grow with the table (BENCHMARKS.md, section 2).
  */
 import { sql } from "drizzle-orm";
-import { canonicalProposal, type TradeProposal } from "../../gpu-node/contract.ts";
+import { canonicalProposal, type TradeProposal } from "../../gpu-node/contract/index.ts";
 import type { ServiceContext } from "../env.ts";
 
 export interface WorkedExample {

@@ -1,7 +1,7 @@
 /** The seed's JSONL line shapes, shared by the export endpoint, the CLI and the Node mirror. */
 import type { FeedbackRow } from "../../db/schema/feedback.ts";
 import type { ProposalRow } from "../../db/schema/proposals.ts";
-import { canonicalProposal } from "../../gpu-node/contract.ts";
+import { canonicalProposal } from "../../gpu-node/contract/index.ts";
 
 /** A phi3_feedback_log.jsonl line: the seed's fields first, then what we add. */
 export function toLogLine(row: ProposalRow): Record<string, unknown> {

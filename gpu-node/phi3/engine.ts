@@ -4,7 +4,7 @@
  * the token budget by the planner, so every result is a valid trade proposal by construction.
  */
 import { randomInt } from "node:crypto";
-import { TradeProposal } from "../contract.ts";
+import { TradeProposal } from "../contract/index.ts";
 import {
   type GenerationTimings,
   GpuNodeError,

@@ -9,7 +9,7 @@
  * schema's order, optional keys may be left out, and one optional leading space (Llama-style
  * tokenizers like to start an answer with a `▁` token; the space is dropped from the raw text).
  */
-import { TRADE_PROPOSAL_JSON_SCHEMA } from "../contract.ts";
+import { TRADE_PROPOSAL_JSON_SCHEMA } from "../contract/index.ts";
 import {
   alt,
   bytes,

@@ -2,7 +2,7 @@
  * Failures the HTTP layer raises itself (runtimes raise GpuNodeError from runtime.ts). Both map to
  * the one error envelope in app.ts's onError.
  */
-import type { ErrorCode } from "../contract.ts";
+import type { ErrorCode } from "../contract/index.ts";
 
 export type HttpErrorStatus = 400 | 401 | 404 | 405 | 413 | 415 | 429 | 499 | 503 | 504;
 

@@ -4,7 +4,7 @@
  * HTTP app only reads them, so it never loads anything itself.
  */
 import { basename } from "node:path";
-import type { ModelHealth, ModelState } from "../contract.ts";
+import type { ModelHealth, ModelState } from "../contract/index.ts";
 import { WorkQueue } from "../queue.ts";
 import type { HermesRuntime, LoadProgress, Phi3Runtime } from "../runtime.ts";
 

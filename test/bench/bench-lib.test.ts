@@ -5,7 +5,7 @@ import { feedbackCsv, queryPrompts, tickerUniverse } from "../../bench/data/feed
 import { markdownTable, replaceSection } from "../../bench/lib/report.ts";
 import { percentile, seededRandom, summarize } from "../../bench/lib/stats.ts";
 import { extractTickers } from "../../edge/services/augment.ts";
-import { TradeProposal } from "../../gpu-node/contract.ts";
+import { TradeProposal } from "../../gpu-node/contract/index.ts";
 import { tradeProposalLanguage } from "../../gpu-node/phi3/index.ts";
 
 describe("stats", () => {

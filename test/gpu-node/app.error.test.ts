@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { ErrorBody, GPU_ROUTES, MESSAGES, REQUEST_ID_HEADER } from "../../gpu-node/contract.ts";
+import {
+  ErrorBody,
+  GPU_ROUTES,
+  MESSAGES,
+  REQUEST_ID_HEADER,
+} from "../../gpu-node/contract/index.ts";
 import { GpuNodeError } from "../../gpu-node/runtime.ts";
 import { createHarness } from "./harness.ts";
 import { SAMPLE_PROPOSAL } from "./scripted-runtime.ts";

@@ -6,7 +6,7 @@ import {
   HermesGenerateResponse,
   Phi3GenerateResponse,
   REQUEST_ID_HEADER,
-} from "../../gpu-node/contract.ts";
+} from "../../gpu-node/contract/index.ts";
 import { createHarness } from "./harness.ts";
 import { hermesResult, phi3Result, SAMPLE_PROPOSAL } from "./scripted-runtime.ts";
 

@@ -5,7 +5,7 @@ import {
   GPU_ROUTES,
   GpuNodeHealth,
   HermesGenerateResponse,
-} from "../../gpu-node/contract.ts";
+} from "../../gpu-node/contract/index.ts";
 import { RequestAbortedError } from "../../gpu-node/service/errors.ts";
 import { createHarness, settle } from "./harness.ts";
 import { hermesResult, phi3Result } from "./scripted-runtime.ts";

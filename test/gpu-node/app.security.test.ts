@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ErrorBody, GPU_ROUTES } from "../../gpu-node/contract.ts";
+import { ErrorBody, GPU_ROUTES } from "../../gpu-node/contract/index.ts";
 import { createHarness } from "./harness.ts";
 import { hermesResult } from "./scripted-runtime.ts";
 

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGpuNodeApp } from "../../gpu-node/app.ts";
-import { GPU_ROUTES, GpuNodeHealth } from "../../gpu-node/contract.ts";
+import { GPU_ROUTES, GpuNodeHealth } from "../../gpu-node/contract/index.ts";
 import type {
   HermesOptions,
   HermesRuntime,

@@ -8,7 +8,7 @@ import {
   HermesGenerateResponse,
   Phi3GenerateResponse,
   TradeProposal,
-} from "../../gpu-node/contract.ts";
+} from "../../gpu-node/contract/index.ts";
 import { writeTinyHermes } from "../../gpu-node/models/gguf.ts";
 import { writeTinyPhi3 } from "../../gpu-node/models/tiny-phi3.ts";
 import { type RunningNode, startGpuNode } from "./process-helpers.ts";

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ErrorBody, GPU_ROUTES, GpuNodeHealth } from "../../gpu-node/contract.ts";
+import { ErrorBody, GPU_ROUTES, GpuNodeHealth } from "../../gpu-node/contract/index.ts";
 import { logLines, type RunningNode, spawnGpuNode, startGpuNode } from "./process-helpers.ts";
 
 const TOKEN = "process-test-token";

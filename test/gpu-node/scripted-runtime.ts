@@ -3,7 +3,7 @@
  * Each generate() call waits until the test finishes it, and rejects when its signal aborts, as
  * the real runtimes do. (Real model tests live with the runtimes.)
  */
-import type { TradeProposal } from "../../gpu-node/contract.ts";
+import type { TradeProposal } from "../../gpu-node/contract/index.ts";
 import type {
   HermesGenerateInput,
   HermesResult,

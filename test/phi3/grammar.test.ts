@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { TRADE_PROPOSAL_JSON_SCHEMA } from "../../gpu-node/contract.ts";
+import { TRADE_PROPOSAL_JSON_SCHEMA } from "../../gpu-node/contract/index.ts";
 import { objectLanguage, tradeProposalLanguage } from "../../gpu-node/phi3/grammar.ts";
 import { ByteNfa } from "../../gpu-node/phi3/language.ts";
 import { loadXGrammar } from "../../gpu-node/phi3/xgrammar.ts";

@@ -2,7 +2,7 @@ import { cp, mkdtemp, rm, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TradeProposal } from "../../gpu-node/contract.ts";
+import { TradeProposal } from "../../gpu-node/contract/index.ts";
 import { loadPhi3, type Phi3OnnxRuntime } from "../../gpu-node/phi3/index.ts";
 import { GpuNodeError, type LoadProgress } from "../../gpu-node/runtime.ts";
 import { makeTinyFolder, type TinyFolder, tradeSchemaValidator } from "./helpers.ts";

@@ -19,7 +19,7 @@ import {
   type Phi3GenerateResponse,
   REQUEST_ID_HEADER,
   type TradeProposal,
-} from "../../gpu-node/contract.ts";
+} from "../../gpu-node/contract/index.ts";
 
 export interface StandInOptions {
   token?: string;
@@ -152,7 +152,9 @@ export function createStandInApp(options: StandInOptions, record: StandInGpuNode
     const refused = guard("hermes");
     if (refused) return refused;
     await wait(c.req.raw.signal, GPU_ROUTES.hermesGenerate);
-    return c.json(hermesAnswer(body.prompt, body.max_tokens));
+    return c.json(
+      hermesAnswer(body.prompt ?? body.messages?.at(-1)?.content ?? "", body.max_tokens),
+    );
   });
 
   app.post(GPU_ROUTES.hermesCritique, async (c) => {

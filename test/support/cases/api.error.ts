@@ -5,7 +5,7 @@
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { proposals } from "../../../db/schema/index.ts";
-import { MESSAGES } from "../../../gpu-node/contract.ts";
+import { MESSAGES } from "../../../gpu-node/contract/index.ts";
 import { createEdgeHarness, type EdgeHarness, type EdgeTarget } from "../edge.ts";
 
 /** Every error is the one envelope, with a request id matching the header, and no stack. */

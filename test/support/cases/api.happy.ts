@@ -5,7 +5,7 @@ import Ajv from "ajv";
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ProposeResponse } from "../../../edge/routes/schemas.ts";
-import { GPU_ROUTES, TRADE_PROPOSAL_JSON_SCHEMA } from "../../../gpu-node/contract.ts";
+import { GPU_ROUTES, TRADE_PROPOSAL_JSON_SCHEMA } from "../../../gpu-node/contract/index.ts";
 import { createEdgeHarness, type EdgeHarness, type EdgeTarget } from "../edge.ts";
 
 const validProposal = new Ajv().compile(TRADE_PROPOSAL_JSON_SCHEMA);

@@ -98,16 +98,34 @@ export type FinishReason = z.infer<typeof FinishReason>;
 // Hermes (free text)
 // ---------------------------------------------------------------------------------------------
 
+/** One turn of a conversation (the OpenAI API's messages, text only). */
+export const ChatMessage = z
+  .object({ role: z.enum(["system", "user", "assistant"]), content: z.string() })
+  .strict();
+export type ChatMessage = z.infer<typeof ChatMessage>;
+
+/** Strings that end the generation when produced (not included in the text); OpenAI allows 4. */
+export const StopSequences = z.array(z.string().min(1)).min(1).max(4);
+
 export const HermesGenerateRequest = z
   .object({
-    prompt: z.string().min(1),
+    /** A single user turn. Exactly one of `prompt` and `messages`. */
+    prompt: z.string().min(1).optional(),
+    /** A whole conversation; the last message is the user's. Exactly one of the two. */
+    messages: z.array(ChatMessage).min(1).optional(),
     /** New tokens to generate at most. */
     max_tokens: MaxLength,
-    /** Overrides the node's HERMES_SYSTEM_PROMPT for this request. */
+    /** Overrides the node's HERMES_SYSTEM_PROMPT for this request (a system message in
+     * `messages` overrides both). */
     system_prompt: z.string().optional(),
+    stop: StopSequences.optional(),
     sampling: Sampling.optional(),
   })
-  .strict();
+  .strict()
+  .refine((r) => (r.prompt === undefined) !== (r.messages === undefined), {
+    message: "exactly one of prompt and messages is required",
+    path: ["prompt"],
+  });
 export type HermesGenerateRequest = z.infer<typeof HermesGenerateRequest>;
 
 export const HermesGenerateResponse = z.object({
@@ -156,6 +174,42 @@ export const Phi3GenerateResponse = z.object({
   timings: Timings,
 });
 export type Phi3GenerateResponse = z.infer<typeof Phi3GenerateResponse>;
+
+// ---------------------------------------------------------------------------------------------
+// Structured output for any JSON Schema of the documented subset (both models)
+// ---------------------------------------------------------------------------------------------
+
+/** A JSON Schema of the subset (gpu-node/structured/ checks it; anything else is a 400). */
+export const JsonSchemaObject = z.record(z.string(), z.unknown());
+
+export const JsonGenerateRequest = z
+  .object({
+    /** A single user turn. Exactly one of `prompt` and `messages`. */
+    prompt: z.string().min(1).optional(),
+    messages: z.array(ChatMessage).min(1).optional(),
+    json_schema: JsonSchemaObject,
+    /** The output always closes into a valid value within this many tokens. */
+    max_tokens: MaxLength,
+    sampling: Sampling.optional(),
+  })
+  .strict()
+  .refine((r) => (r.prompt === undefined) !== (r.messages === undefined), {
+    message: "exactly one of prompt and messages is required",
+    path: ["prompt"],
+  });
+export type JsonGenerateRequest = z.infer<typeof JsonGenerateRequest>;
+
+export const JsonGenerateResponse = z.object({
+  /** The parsed value; valid against json_schema. */
+  json: z.unknown(),
+  /** The exact JSON text the model produced. */
+  raw: z.string(),
+  model: z.string(),
+  finish_reason: FinishReason,
+  usage: Usage,
+  timings: Timings,
+});
+export type JsonGenerateResponse = z.infer<typeof JsonGenerateResponse>;
 
 // ---------------------------------------------------------------------------------------------
 // Health
@@ -220,28 +274,9 @@ export function overallStatus(hermes: ModelState, phi3: ModelState): HealthStatu
 // Errors: the same envelope as the public API
 // ---------------------------------------------------------------------------------------------
 
-export const ErrorCode = z.enum([
-  "invalid_request",
-  "invalid_json",
-  "invalid_model_id",
-  "unauthorized",
-  "not_found",
-  "method_not_allowed",
-  "payload_too_large",
-  "unsupported_media_type",
-  "prompt_too_long",
-  "budget_too_small",
-  "queue_full",
-  "model_not_loaded",
-  "gpu_node_unavailable",
-  "gpu_node_timeout",
-  "gpu_node_error",
-  "database_unavailable",
-  "request_aborted",
-  "shutting_down",
-  "internal_error",
-]);
-export type ErrorCode = z.infer<typeof ErrorCode>;
+export { ERROR_STATUS, ErrorCode, ServiceError, statusOf } from "./errors.ts";
+
+import { ErrorCode } from "./errors.ts";
 
 export const ErrorBody = z
   .object({
@@ -268,6 +303,15 @@ export const GPU_ROUTES = {
   hermesGenerate: "/v1/hermes/generate",
   hermesCritique: "/v1/hermes/critique",
   phi3Generate: "/v1/phi3/generate",
+  /** Structured output for any schema of the subset (see JsonGenerateRequest). */
+  hermesJson: "/v1/hermes/json",
+  phi3Json: "/v1/phi3/json",
+  /** Streaming variants: same request body, an NDJSON stream of StreamEvent (stream.ts). */
+  hermesGenerateStream: "/v1/hermes/generate/stream",
+  hermesCritiqueStream: "/v1/hermes/critique/stream",
+  phi3GenerateStream: "/v1/phi3/generate/stream",
+  hermesJsonStream: "/v1/hermes/json/stream",
+  phi3JsonStream: "/v1/phi3/json/stream",
 } as const;
 
 /** Forwarded by the edge so logs on both sides share one id. */
