@@ -11,10 +11,12 @@ import { requestId } from "hono/request-id";
 import { timingSafeEqual } from "hono/utils/buffer";
 import type { AppDeps, AppEnv } from "./env.ts";
 import { ApiError, errorBody, notFound, onError } from "./errors.ts";
+import { jsonBodyGuard } from "./routes/body-guard.ts";
 import { registerFeedback } from "./routes/feedback.ts";
 import { registerGenerate } from "./routes/generate.ts";
 import { registerHealth } from "./routes/health.ts";
 import { registerPropose } from "./routes/propose.ts";
+import { requestContext } from "./services/context.ts";
 
 /** Paths anyone may read, with or without an API key. */
 const PUBLIC_PATHS = new Set(["/health", "/health/"]);
@@ -93,22 +95,10 @@ export function createApp(deps: AppDeps) {
     await next();
   });
 
+  app.use("*", jsonBodyGuard(settings.JSON_MAX_DEPTH));
+
   app.use("*", async (c, next) => {
-    const signal = AbortSignal.any([
-      c.req.raw.signal,
-      AbortSignal.timeout(settings.REQUEST_TIMEOUT_MS),
-    ]);
-    c.set("ctx", {
-      db: typeof deps.db === "function" ? deps.db(c) : deps.db,
-      gpu: deps.gpu,
-      logger,
-      clock: deps.clock,
-      mirror: deps.mirror,
-      settings,
-      requestId: c.get("requestId"),
-      signal,
-      newId,
-    });
+    c.set("ctx", requestContext(c, deps, newId));
     await next();
   });
 
