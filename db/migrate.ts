@@ -10,7 +10,7 @@ import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import type { PostgresJsDatabase } from "drizzle-orm/postgres-js";
 import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
 import { createPgliteDatabase } from "./client-pglite.ts";
-import { createPostgresDatabase } from "./client-postgres.ts";
+import { createPostgresDatabase, type PostgresTimeouts } from "./client-postgres.ts";
 import type { DatabaseHandle } from "./database.ts";
 import type * as schema from "./schema/index.ts";
 
@@ -33,8 +33,12 @@ export async function migrateDatabase(
 export async function openDatabase(opts: {
   databaseUrl?: string;
   dataDir: string;
+  /** Postgres only: client-side limits (the edge sets them from its settings). */
+  timeouts?: PostgresTimeouts;
 }): Promise<DatabaseHandle> {
-  if (opts.databaseUrl) return createPostgresDatabase({ url: opts.databaseUrl });
+  if (opts.databaseUrl) {
+    return createPostgresDatabase({ url: opts.databaseUrl, timeouts: opts.timeouts });
+  }
   const dir = path.resolve(opts.dataDir, "pg");
   mkdirSync(dir, { recursive: true });
   return createPgliteDatabase(dir);

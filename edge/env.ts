@@ -47,8 +47,12 @@ export interface ServiceContext {
   mirror: RecordMirror;
   settings: EdgeSettings;
   requestId: string;
-  /** Aborted when the client goes away or the request's time is up. */
+  /** Aborted when the client goes away or the request's time is up (made on first use). */
   signal: AbortSignal;
+  /** Aborted when the client goes away (pass it with `deadline` to the GPU client: one timer). */
+  clientSignal: AbortSignal;
+  /** When the request's time is up (REQUEST_TIMEOUT_MS after it arrived), epoch ms. */
+  deadline: number;
   newId: () => string;
 }
 

@@ -74,6 +74,65 @@ function fromHttpException(err: HTTPException): ApiError {
   }
 }
 
+/** What a log line may say about an error. */
+export interface LoggedError {
+  type: string;
+  message: string;
+  code?: string;
+  severity?: string;
+  routine?: string;
+  table?: string;
+  column?: string;
+  constraint?: string;
+  stack?: string;
+  cause?: LoggedError;
+}
+
+const DB_FIELDS = [
+  ["severity", "severity"],
+  ["routine", "routine"],
+  ["table", "table_name"],
+  ["table", "table"],
+  ["column", "column_name"],
+  ["column", "column"],
+  ["constraint", "constraint_name"],
+  ["constraint", "constraint"],
+] as const;
+
+/**
+ * An error as it may be logged: never the values a query carried. Drizzle's DrizzleQueryError
+ * puts the query's parameters (prompts, feedback) in its message and `params`; it is replaced by
+ * the driver's error under it. A database error keeps its SQLSTATE code and names (table,
+ * column, constraint), and its message loses anything quoted (Postgres quotes input values
+ * there, e.g. `invalid input syntax for type uuid: "…"`); `detail` and `where` are dropped.
+ */
+export function describeError(err: unknown, depth = 0): LoggedError {
+  if (!(err instanceof Error)) {
+    return { type: typeof err, message: typeof err === "string" ? scrub(err) : "non-error thrown" };
+  }
+  const e = err as Error & Record<string, unknown>;
+  if (e.name === "DrizzleQueryError" || ("params" in e && "query" in e)) {
+    const inner =
+      e.cause !== undefined && depth < 5 ? describeError(e.cause, depth + 1) : undefined;
+    return inner ?? { type: "DrizzleQueryError", message: "query failed" };
+  }
+  const out: LoggedError = { type: e.name, message: scrub(e.message) };
+  const dbLike = typeof e.code === "string" && /^[0-9A-Z]{5}$/.test(e.code);
+  if (typeof e.code === "string") out.code = e.code;
+  if (dbLike) {
+    for (const [name, field] of DB_FIELDS) {
+      const v = e[field];
+      if (typeof v === "string" && out[name] === undefined) out[name] = v;
+    }
+  } else if (e.stack) {
+    out.stack = e.stack.split("\n").slice(1).join("\n");
+  }
+  if (e.cause !== undefined && depth < 5) out.cause = describeError(e.cause, depth + 1);
+  return out;
+}
+
+const scrub = (message: string) => message.replace(/"[^"]*"/g, '"…"').slice(0, 500);
+
 export function onError(err: Error, c: Context<AppEnv>): Response {
   const apiError =
     err instanceof ApiError
@@ -83,7 +142,7 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
         : undefined;
   const logger = c.get("logger");
   if (!apiError) {
-    logger?.error({ err, request_id: c.get("requestId") }, "unhandled error");
+    logger?.error({ err: describeError(err), request_id: c.get("requestId") }, "unhandled error");
     return c.json(errorBody(c, "internal_error", "Internal server error."), 500);
   }
   if (apiError.status >= 500) {
@@ -91,7 +150,7 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
       {
         request_id: c.get("requestId"),
         code: apiError.code,
-        err: apiError.cause ?? apiError.message,
+        err: apiError.cause !== undefined ? describeError(apiError.cause) : apiError.message,
       },
       apiError.message,
     );

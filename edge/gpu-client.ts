@@ -27,6 +27,37 @@ export interface CallOptions {
   requestId?: string;
   /** Overrides the client's default timeout. */
   timeoutMs?: number;
+  /** The public request's deadline (epoch ms): the call's timeout is cut to what is left. */
+  deadline?: number;
+}
+
+/** What a JSON call to the GPU node needs from the transport underneath. */
+export interface TransportRequest {
+  method: "GET" | "POST";
+  url: string;
+  headers: Record<string, string>;
+  body?: string;
+  signal: AbortSignal;
+}
+
+export interface TransportResponse {
+  status: number;
+  header(name: string): string | null;
+  /** The body parsed as JSON; rejects when it is not JSON. */
+  json(): Promise<unknown>;
+}
+
+/**
+ * Sends one JSON request. The default is `fetch` (Workers and anywhere else); the Node entry
+ * injects a keep-alive node:http transport (edge/node/gpu-transport.ts), which costs less CPU.
+ */
+export type GpuTransport = (request: TransportRequest) => Promise<TransportResponse>;
+
+export function fetchTransport(doFetch: typeof fetch = (i, o) => fetch(i, o)): GpuTransport {
+  return async ({ method, url, headers, body, signal }) => {
+    const res = await doFetch(url, { method, headers, body, signal });
+    return { status: res.status, header: (n) => res.headers.get(n), json: () => res.json() };
+  };
 }
 
 export interface GpuClient {
@@ -47,6 +78,8 @@ export interface HttpGpuClientOptions {
   token?: string;
   timeoutMs: number;
   fetch?: typeof fetch;
+  /** Overrides `fetch` for the JSON calls. */
+  transport?: GpuTransport;
 }
 
 class TimeoutReason extends Error {
@@ -55,7 +88,7 @@ class TimeoutReason extends Error {
 
 export function createHttpGpuClient(options: HttpGpuClientOptions): GpuClient {
   const base = options.baseUrl.replace(/\/+$/, "");
-  const doFetch = options.fetch ?? ((input, init) => fetch(input, init));
+  const send = options.transport ?? fetchTransport(options.fetch);
 
   async function call<T extends z.ZodType>(
     method: "GET" | "POST",
@@ -64,19 +97,29 @@ export function createHttpGpuClient(options: HttpGpuClientOptions): GpuClient {
     body: unknown,
     call: CallOptions = {},
   ): Promise<z.output<T>> {
-    const timeoutMs = call.timeoutMs ?? options.timeoutMs;
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(new TimeoutReason()), timeoutMs);
-    const signal = call.signal ? AbortSignal.any([call.signal, timeout.signal]) : timeout.signal;
+    let timeoutMs = call.timeoutMs ?? options.timeoutMs;
+    if (call.deadline !== undefined) {
+      timeoutMs = Math.max(1, Math.min(timeoutMs, call.deadline - Date.now()));
+    }
+    // One controller and one timer per call; the client's signal is forwarded, not combined
+    // (AbortSignal.any was a measurable share of the edge's CPU per request).
+    const controller = new AbortController();
+    const { signal } = controller;
+    const timer = setTimeout(() => controller.abort(new TimeoutReason()), timeoutMs);
+    const client = call.signal;
+    const onClientAbort = () => controller.abort(client?.reason);
+    if (client?.aborted) onClientAbort();
+    else client?.addEventListener("abort", onClientAbort, { once: true });
     const headers: Record<string, string> = { [DEADLINE_HEADER]: String(timeoutMs) };
     if (options.token) headers.authorization = `Bearer ${options.token}`;
     if (call.requestId) headers[REQUEST_ID_HEADER] = call.requestId;
     if (body !== undefined) headers["content-type"] = "application/json";
     try {
-      let res: Response;
+      let res: TransportResponse;
       try {
-        res = await doFetch(`${base}${route}`, {
+        res = await send({
           method,
+          url: `${base}${route}`,
           headers,
           body: body === undefined ? undefined : JSON.stringify(body),
           signal,
@@ -96,7 +139,7 @@ export function createHttpGpuClient(options: HttpGpuClientOptions): GpuClient {
           { cause: err },
         );
       }
-      if (!res.ok) throw nodeError(res, payload);
+      if (res.status < 200 || res.status > 299) throw nodeError(res, payload);
       const parsed = schema.safeParse(payload);
       if (!parsed.success) {
         throw new ApiError(
@@ -109,6 +152,7 @@ export function createHttpGpuClient(options: HttpGpuClientOptions): GpuClient {
       return parsed.data;
     } finally {
       clearTimeout(timer);
+      client?.removeEventListener("abort", onClientAbort);
     }
   }
 
@@ -123,11 +167,13 @@ export function createHttpGpuClient(options: HttpGpuClientOptions): GpuClient {
 /** The client the settings describe (GPU_NODE_URL, GPU_NODE_TOKEN, GPU_TIMEOUT_MS). */
 export function gpuClientFromSettings(
   settings: Pick<EdgeSettings, "GPU_NODE_URL" | "GPU_NODE_TOKEN" | "GPU_TIMEOUT_MS">,
+  runtime: { transport?: GpuTransport } = {},
 ): GpuClient {
   return createHttpGpuClient({
     baseUrl: settings.GPU_NODE_URL,
     token: settings.GPU_NODE_TOKEN,
     timeoutMs: settings.GPU_TIMEOUT_MS,
+    transport: runtime.transport,
   });
 }
 
@@ -152,10 +198,10 @@ function transportError(err: unknown, signal: AbortSignal, timeoutMs: number): A
   );
 }
 
-function nodeError(res: Response, payload: unknown): ApiError {
+function nodeError(res: TransportResponse, payload: unknown): ApiError {
   const parsed = ErrorBody.safeParse(payload);
   const headers: Record<string, string> = {};
-  const retryAfter = res.headers.get("retry-after");
+  const retryAfter = res.header("retry-after");
   if (retryAfter) headers["Retry-After"] = retryAfter;
   if (!parsed.success) {
     return new ApiError("gpu_node_error", `GPU node answered ${res.status}.`, {}, { headers });

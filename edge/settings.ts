@@ -42,6 +42,10 @@ export const EdgeSettingsSchema = z.object({
   GPU_TIMEOUT_MS: int(100, 3_600_000).default(90_000),
   HEALTH_TIMEOUT_MS: int(100, 60_000).default(3000),
   BODY_LIMIT_BYTES: int(1024, 64 * 1024 * 1024).default(65_536),
+  JSON_MAX_DEPTH: int(2, 1000).default(64),
+  DB_CONNECT_TIMEOUT_MS: int(100, 60_000).default(1000),
+  DB_POOL_WAIT_MS: int(10, 60_000).default(500),
+  DB_STATEMENT_TIMEOUT_MS: int(100, 3_600_000).default(1000),
   AUGMENT_MAX_EXAMPLES: int(0, 20).default(3),
   AUGMENT_MAX_CHARS: int(0, 100_000).default(2000),
   AUGMENT_MAX_AGE_DAYS: int(0, 36_500).default(90),
@@ -101,4 +105,13 @@ export function assertSafeExposure(settings: EdgeSettings, host = settings.HOST)
       `refusing to serve on HOST=${host} without API_KEYS: set API_KEYS (comma-separated) or bind to 127.0.0.1`,
     );
   }
+}
+
+/** The Postgres client limits the settings describe (db/client-postgres.ts). */
+export function databaseTimeouts(settings: EdgeSettings) {
+  return {
+    connectMs: settings.DB_CONNECT_TIMEOUT_MS,
+    poolWaitMs: settings.DB_POOL_WAIT_MS,
+    statementMs: settings.DB_STATEMENT_TIMEOUT_MS,
+  };
 }

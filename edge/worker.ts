@@ -17,7 +17,12 @@ import type { ErrorBody } from "../gpu-node/contract/index.ts";
 import { createApp } from "./app.ts";
 import { type AppEnv, type Logger, noopMirror, systemClock } from "./env.ts";
 import { gpuClientFromSettings } from "./gpu-client.ts";
-import { assertSafeExposure, type EdgeSettings, parseEdgeSettings } from "./settings.ts";
+import {
+  assertSafeExposure,
+  databaseTimeouts,
+  type EdgeSettings,
+  parseEdgeSettings,
+} from "./settings.ts";
 import { VERSION } from "./version.ts";
 
 // Nothing but the handler may be exported: workerd rejects a main module exporting other values.
@@ -170,6 +175,7 @@ export default {
           // A client that stops reading an export without hanging up would hold the connection
           // until the runtime ends the request: an idle one is let go (and reopened if needed).
           idleTimeoutS: IDLE_CONNECTION_S,
+          timeouts: databaseTimeouts(entry.settings),
         });
         return handle.db;
       },

@@ -11,8 +11,14 @@ import { migrateDatabase, openDatabase } from "../../db/migrate.ts";
 import { createApp } from "../app.ts";
 import { systemClock } from "../env.ts";
 import { gpuClientFromSettings } from "../gpu-client.ts";
-import { assertSafeExposure, type EdgeSettings, parseEdgeSettings } from "../settings.ts";
+import {
+  assertSafeExposure,
+  databaseTimeouts,
+  type EdgeSettings,
+  parseEdgeSettings,
+} from "../settings.ts";
 import { VERSION } from "../version.ts";
+import { createNodeGpuTransport } from "./gpu-transport.ts";
 import { createFileMirror } from "./jsonl-mirror.ts";
 
 export interface RunningEdge {
@@ -36,6 +42,7 @@ export async function startEdge(
   const handle = await openDatabase({
     databaseUrl: settings.DATABASE_URL,
     dataDir: settings.DATA_DIR,
+    timeouts: databaseTimeouts(settings),
   });
   try {
     logger.info("applying migrations");
@@ -48,11 +55,12 @@ export async function startEdge(
     ? createFileMirror(settings.DATA_DIR, logger)
     : { appendLog() {}, appendFeedback() {}, close: async () => {} };
 
+  const gpuTransport = createNodeGpuTransport();
   const app = createApp({
     settings,
     db: handle.db,
     databaseKind: handle.kind,
-    gpu: gpuClientFromSettings(settings),
+    gpu: gpuClientFromSettings(settings, { transport: gpuTransport.transport }),
     logger,
     clock: systemClock,
     mirror,
@@ -93,6 +101,7 @@ export async function startEdge(
           // Idle keep-alive sockets would hold close() open.
           (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
         });
+        gpuTransport.close();
         await mirror.close();
         await handle.close();
       })();

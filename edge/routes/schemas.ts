@@ -5,6 +5,23 @@ import { MAX_LENGTH_MAX, MAX_LENGTH_MIN, TradeProposal } from "../../gpu-node/co
 
 export const PROMPT_MAX_CHARS = 32_000;
 
+/**
+ * The instants a timestamp may name, in UTC: years 100 to 9999. Postgres holds more (4713 BC to
+ * 294276 AD), but our drivers write dates as ISO strings (no year 0, no 5-digit years) and read
+ * them back with Date parsing, which turns years below 100 into 19xx/20xx.
+ */
+export const TIMESTAMP_MIN = -59_011_459_200_000;
+export const TIMESTAMP_MAX = 253_402_300_799_999;
+
+/** An ISO-8601 date-time with an offset whose UTC instant falls in years 1-9999 (else a 422). */
+const isoTimestamp = (field: string) =>
+  z.iso
+    .datetime({ offset: true, message: `${field} must be an ISO-8601 date-time` })
+    .refine((v) => {
+      const t = Date.parse(v);
+      return t >= TIMESTAMP_MIN && t <= TIMESTAMP_MAX;
+    }, `${field} must be between 0100-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z (in UTC)`);
+
 const Prompt = z
   .string()
   .max(PROMPT_MAX_CHARS, `prompt must be at most ${PROMPT_MAX_CHARS} characters`)
@@ -69,9 +86,7 @@ export const FeedbackRequest = z
     feedback_content: z
       .union([z.record(z.string(), z.unknown()), z.string(), z.number(), z.array(z.unknown())])
       .openapi({ example: { comment: "The rationale needs to be more specific." } }),
-    timestamp: z.iso
-      .datetime({ offset: true, message: "timestamp must be an ISO-8601 date-time" })
-      .optional(),
+    timestamp: isoTimestamp("timestamp").optional(),
     corrected_proposal: TradeProposalSchema.optional(),
   })
   .refine((v) => !JSON.stringify(v).includes("\\u0000"), {
@@ -91,9 +106,7 @@ export const ExportQuery = z.object({
   kind: z.enum(["log", "feedback"]).openapi({
     description: "log: phi3_feedback_log.jsonl lines; feedback: phi3_feedback_data.jsonl lines.",
   }),
-  since: z.iso
-    .datetime({ offset: true, message: "since must be an ISO-8601 date-time" })
-    .optional(),
+  since: isoTimestamp("since").optional(),
 });
 
 export const HealthResponse = z

@@ -2,7 +2,7 @@
 import { sql } from "drizzle-orm";
 import type { GpuNodeHealth } from "../../gpu-node/contract/index.ts";
 import type { ServiceContext } from "../env.ts";
-import { ApiError } from "../errors.ts";
+import { ApiError, describeError } from "../errors.ts";
 import type { HealthResponse } from "../routes/schemas.ts";
 
 export async function checkHealth({
@@ -14,10 +14,16 @@ export async function checkHealth({
 }): Promise<HealthResponse> {
   const [db, gpu] = await Promise.allSettled([
     ctx.db.execute(sql`select 1`),
-    ctx.gpu.health({ signal: ctx.signal, requestId: ctx.requestId, timeoutMs: input.timeoutMs }),
+    ctx.gpu.health({
+      signal: ctx.clientSignal,
+      deadline: ctx.deadline,
+      requestId: ctx.requestId,
+      timeoutMs: input.timeoutMs,
+    }),
   ]);
   const databaseOk = db.status === "fulfilled";
-  if (!databaseOk) ctx.logger.warn({ err: db.reason }, "health: database unreachable");
+  if (!databaseOk)
+    ctx.logger.warn({ err: describeError(db.reason) }, "health: database unreachable");
   const node: GpuNodeHealth | undefined = gpu.status === "fulfilled" ? gpu.value : undefined;
   const gpuError =
     gpu.status === "rejected"

@@ -10,7 +10,7 @@ export async function generateHermesText({
 }): Promise<string> {
   const res = await ctx.gpu.hermesGenerate(
     { prompt: input.prompt, max_tokens: input.maxLength },
-    { signal: ctx.signal, requestId: ctx.requestId },
+    { signal: ctx.clientSignal, deadline: ctx.deadline, requestId: ctx.requestId },
   );
   return res.text;
 }

@@ -9,8 +9,9 @@
  */
 import pino from "pino";
 import { createApp } from "../../edge/app.ts";
-import { type Clock, type RecordMirror, systemClock } from "../../edge/env.ts";
+import { type Clock, type Logger, type RecordMirror, systemClock } from "../../edge/env.ts";
 import { gpuClientFromSettings } from "../../edge/gpu-client.ts";
+import { createNodeGpuTransport } from "../../edge/node/gpu-transport.ts";
 import { exportLines } from "../../edge/services/export.ts";
 import { parseEdgeSettings } from "../../edge/settings.ts";
 import { createTestDatabase, DB_KINDS, type DbKind, type TestDatabase } from "./db.ts";
@@ -71,6 +72,8 @@ export interface EdgeHarnessOptions {
   clock?: Clock;
   /** Point the edge at this URL instead of a stand-in (e.g. a closed port). */
   gpuUrl?: string;
+  /** In-process targets only: the edge's logger (default: silent). */
+  logger?: Logger;
 }
 
 export async function createEdgeHarness(options: EdgeHarnessOptions): Promise<EdgeHarness> {
@@ -83,7 +86,7 @@ export async function createEdgeHarness(options: EdgeHarnessOptions): Promise<Ed
     const env = { GPU_NODE_URL: options.gpuUrl ?? gpu.url, LOG_LEVEL: "silent", ...options.env };
     const parts = { target, db, gpu, env };
     return target.runtime === "node"
-      ? buildInProcess(parts, options.clock)
+      ? buildInProcess(parts, options.clock, options.logger)
       : await startOnWorkers(parts, options);
   } catch (err) {
     await gpu?.close();
@@ -118,8 +121,14 @@ function requester(
   return { request, post };
 }
 
-function buildInProcess({ target, db, gpu, env }: Parts, clock?: Clock): EdgeHarness {
+function buildInProcess(
+  { target, db, gpu, env }: Parts,
+  clock?: Clock,
+  logger?: Logger,
+): EdgeHarness {
   const settings = parseEdgeSettings(env);
+  // The Node entry's transport to the GPU node, as in production.
+  const transport = createNodeGpuTransport();
   const mirrored: RecordedLines = { log: [], feedback: [] };
   const mirror: RecordMirror = {
     appendLog: (l) => mirrored.log.push(l),
@@ -129,8 +138,8 @@ function buildInProcess({ target, db, gpu, env }: Parts, clock?: Clock): EdgeHar
     settings,
     db: db.db,
     databaseKind: db.kind,
-    gpu: gpuClientFromSettings(settings),
-    logger: pino({ level: "silent" }),
+    gpu: gpuClientFromSettings(settings, { transport: transport.transport }),
+    logger: logger ?? pino({ level: "silent" }),
     clock: clock ?? systemClock,
     mirror,
     version: "test",
@@ -147,6 +156,7 @@ function buildInProcess({ target, db, gpu, env }: Parts, clock?: Clock): EdgeHar
     ...http,
     recorded: async () => ({ log: [...mirrored.log], feedback: [...mirrored.feedback] }),
     close: async () => {
+      transport.close();
       await gpu.close();
       await db.destroy();
     },

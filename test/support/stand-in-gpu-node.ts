@@ -31,6 +31,8 @@ export interface StandInOptions {
   queueFull?: boolean;
   /** The critique fails with a 503 (Hermes broke after Phi-3 succeeded). */
   critiqueFails?: boolean;
+  /** What the models "generate": Hermes's text and the proposal's rationale. */
+  outputText?: string;
 }
 
 export interface ReceivedCall {
@@ -138,7 +140,7 @@ export function createStandInApp(options: StandInOptions, record: StandInGpuNode
   const hermesAnswer = (prompt: string, maxTokens: number): HermesGenerateResponse => {
     const out = words(`Echo: ${prompt}`).slice(0, maxTokens);
     return {
-      text: out.join(" "),
+      text: options.outputText ?? out.join(" "),
       model: "stand-in-hermes",
       finish_reason: out.length >= maxTokens ? "length" : "stop",
       usage: { prompt_tokens: words(prompt).length, completion_tokens: out.length },
@@ -176,6 +178,7 @@ export function createStandInApp(options: StandInOptions, record: StandInGpuNode
     if (refused) return refused;
     await wait(c.req.raw.signal, GPU_ROUTES.phi3Generate);
     const proposal = standInProposal(body.prompt);
+    if (options.outputText !== undefined) proposal.rationale = options.outputText;
     const raw = JSON.stringify(proposal);
     const answer: Phi3GenerateResponse = {
       proposal,
