@@ -131,6 +131,7 @@ export function createApp(deps: AppDeps) {
     runtime: deps.runtime,
     databaseKind: deps.databaseKind,
     timeoutMs: settings.HEALTH_TIMEOUT_MS,
+    apiKeys: settings.API_KEYS,
   });
 
   app.doc31("/openapi.json", {
