@@ -12,6 +12,7 @@ import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
 import { createPgliteDatabase } from "./client-pglite.ts";
 import { createPostgresDatabase, type PostgresTimeouts } from "./client-postgres.ts";
 import type { DatabaseHandle } from "./database.ts";
+import { DataDirectoryInUseError, lockDataDirectory } from "./pglite-lock.ts";
 import type * as schema from "./schema/index.ts";
 
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL("./migrations", import.meta.url));
@@ -35,13 +36,33 @@ export async function openDatabase(opts: {
   dataDir: string;
   /** Postgres only: client-side limits (the edge sets them from its settings). */
   timeouts?: PostgresTimeouts;
+  /** PGlite only: who opens the directory, named to a second process that tries (lock). */
+  command?: string;
 }): Promise<DatabaseHandle> {
   if (opts.databaseUrl) {
     return createPostgresDatabase({ url: opts.databaseUrl, timeouts: opts.timeouts });
   }
   const dir = path.resolve(opts.dataDir, "pg");
   mkdirSync(dir, { recursive: true });
-  return createPgliteDatabase(dir);
+  // PGlite is single-process: refuse (DataDirectoryInUseError) rather than open it twice.
+  const lock = lockDataDirectory(dir, opts.command ?? "db:migrate");
+  try {
+    const handle = await createPgliteDatabase(dir);
+    return {
+      ...handle,
+      lock,
+      close: async () => {
+        try {
+          await handle.close();
+        } finally {
+          lock.release();
+        }
+      },
+    };
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
 }
 
 async function main(): Promise<void> {
@@ -62,6 +83,12 @@ async function main(): Promise<void> {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   main().catch((err: unknown) => {
+    if (err instanceof DataDirectoryInUseError) {
+      process.stderr.write(
+        `db:migrate: ${err.message}; it applies the migrations itself when it starts.\n`,
+      );
+      process.exit(1);
+    }
     process.stderr.write(
       `db:migrate failed: ${err instanceof Error ? err.message : String(err)}\n`,
     );

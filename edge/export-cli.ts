@@ -8,6 +8,8 @@ import { once } from "node:events";
 import { createWriteStream } from "node:fs";
 import { parseArgs } from "node:util";
 import { migrateDatabase, openDatabase } from "../db/migrate.ts";
+import { DataDirectoryInUseError } from "../db/pglite-lock.ts";
+import { TIMESTAMP_MAX, TIMESTAMP_MIN } from "./routes/schemas.ts";
 import { countExport, type ExportKind, exportLines } from "./services/export.ts";
 import { parseEdgeSettings, SettingsError } from "./settings.ts";
 
@@ -33,6 +35,10 @@ async function main(): Promise<void> {
   const since = values.since ? new Date(values.since) : undefined;
   if (since && Number.isNaN(since.getTime()))
     throw new UsageError("--since must be an ISO-8601 date-time");
+  if (since && (since.getTime() < TIMESTAMP_MIN || since.getTime() > TIMESTAMP_MAX))
+    throw new UsageError(
+      "--since must be between 0100-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z",
+    );
   const kind: ExportKind = values.kind;
 
   try {
@@ -41,10 +47,26 @@ async function main(): Promise<void> {
     // no .env
   }
   const settings = parseEdgeSettings(process.env);
-  const handle = await openDatabase({
-    databaseUrl: settings.DATABASE_URL,
-    dataDir: settings.DATA_DIR,
-  });
+  let handle: Awaited<ReturnType<typeof openDatabase>>;
+  try {
+    handle = await openDatabase({
+      databaseUrl: settings.DATABASE_URL,
+      dataDir: settings.DATA_DIR,
+      command: "export:jsonl",
+    });
+  } catch (err) {
+    if (!(err instanceof DataDirectoryInUseError)) throw err;
+    // Never open PGlite's directory twice: export through the running edge instead.
+    const base = err.holder.url ?? `http://${settings.HOST}:${settings.PORT}`;
+    const auth = settings.API_KEYS.length > 0 ? " -H 'authorization: Bearer <key>'" : "";
+    throw new UsageError(
+      `${err.message}. PGlite is single-process, so this command will not open it a second ` +
+        `time. Export through that edge instead:\n` +
+        `  curl -sf${auth} '${base}/feedback/phi3/export?kind=${kind}${since ? `&since=${encodeURIComponent(since.toISOString())}` : ""}' > ${values.out}\n` +
+        "or stop the edge and run this command again.",
+      false,
+    );
+  }
   try {
     await migrateDatabase(handle);
     const total = await countExport(handle.db, { kind, since });
@@ -74,11 +96,19 @@ async function main(): Promise<void> {
   }
 }
 
-class UsageError extends Error {}
+class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly showUsage = true,
+  ) {
+    super(message);
+  }
+}
 
 main().catch((err: unknown) => {
-  if (err instanceof UsageError) process.stderr.write(`${err.message}\n${USAGE}\n`);
-  else if (err instanceof SettingsError) process.stderr.write(`${err.message}\n`);
+  if (err instanceof UsageError) {
+    process.stderr.write(`${err.message}\n${err.showUsage ? `${USAGE}\n` : ""}`);
+  } else if (err instanceof SettingsError) process.stderr.write(`${err.message}\n`);
   else process.stderr.write(`export failed: ${(err as Error).message}\n`);
   process.exit(1);
 });

@@ -43,6 +43,7 @@ export async function startEdge(
     databaseUrl: settings.DATABASE_URL,
     dataDir: settings.DATA_DIR,
     timeouts: databaseTimeouts(settings),
+    command: "edge",
   });
   try {
     logger.info("applying migrations");
@@ -88,6 +89,7 @@ export async function startEdge(
   const { port } = server.address() as AddressInfo;
   const host = settings.HOST.includes(":") ? `[${settings.HOST}]` : settings.HOST;
   const url = `${tls ? "https" : "http"}://${host}:${port}`;
+  handle.lock?.update({ url });
   logger.info({ url, database: handle.kind, gpu_node: settings.GPU_NODE_URL }, "edge listening");
 
   let closing: Promise<void> | undefined;

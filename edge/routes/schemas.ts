@@ -130,6 +130,17 @@ export const HealthResponse = z
   .openapi("Health");
 export type HealthResponse = z.infer<typeof HealthResponse>;
 
+/** /health without a key: the seed's keys and status only. */
+export const PublicHealthResponse = z
+  .strictObject({
+    status: z.enum(["ok", "partial_error", "error"]),
+    hermes_loaded: z.boolean(),
+    phi3_loaded: z.boolean(),
+    phi3_model_file_exists: z.boolean(),
+    device: z.string(),
+  })
+  .openapi("PublicHealth");
+
 export const ErrorResponse = z
   .object({
     error: z.string(),

@@ -13,7 +13,7 @@ export async function checkHealth({
   input: { version: string; runtime: string; databaseKind: string; timeoutMs: number };
 }): Promise<HealthResponse> {
   const [db, gpu] = await Promise.allSettled([
-    ctx.db.execute(sql`select 1`),
+    withinMs(ctx.db.execute(sql`select 1`), input.timeoutMs),
     ctx.gpu.health({
       signal: ctx.clientSignal,
       deadline: ctx.deadline,
@@ -62,4 +62,13 @@ export async function checkHealth({
     },
     ...(node ? { gpu_node: node as unknown as Record<string, unknown> } : {}),
   };
+}
+
+/** /health answers within its own timeout whatever the database does. */
+function withinMs<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from the database within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
