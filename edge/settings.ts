@@ -49,7 +49,7 @@ export const EdgeSettingsSchema = z.object({
   AUGMENT_MAX_EXAMPLES: int(0, 20).default(3),
   AUGMENT_MAX_CHARS: int(0, 100_000).default(2000),
   AUGMENT_MAX_AGE_DAYS: int(0, 36_500).default(90),
-  AUGMENT_SIMILARITY_POOL: int(1, 100_000).default(500),
+  AUGMENT_SIMILARITY_POOL: int(1, 100_000).default(100),
   JSONL_MIRROR: bool.default(true),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });

@@ -135,7 +135,7 @@ export function promptQuery(prompt: string): string | undefined {
 }
 
 /** Corrections read from the full-text index (rare words, whole age window) before ranking. */
-const WORD_MATCH_CANDIDATES = 100;
+const WORD_MATCH_CANDIDATES = 50;
 
 /** A word that the statistics say is in more rows than this is too common to search the index
  * for (it would match a good part of the table); the recent pool still ranks by it. */
@@ -194,7 +194,7 @@ export async function selectExamples(
     with pool as (
       select id, example_tsv from feedback_items
         where example_prompt is not null and received_at >= ${since}::timestamptz
-        order by received_at desc limit ${pool}
+        order by received_at desc nulls last limit ${pool}
     ),
     common as (
       select e.w from pg_stats s
@@ -215,7 +215,7 @@ export async function selectExamples(
           select id from feedback_items
             where example_prompt is not null and example_ticker = t.ticker
               and received_at >= ${since}::timestamptz
-            order by received_at desc limit ${n}
+            order by received_at desc nulls last limit ${n}
         ) c)
       ${similar}
       union
