@@ -3,6 +3,7 @@
  * Used by the `npm run start:edge` entry and by tests that need a real port.
  */
 import { readFileSync } from "node:fs";
+import type { Server as HttpServer } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
@@ -20,6 +21,7 @@ import {
 import { VERSION } from "../version.ts";
 import { createNodeGpuTransport } from "./gpu-transport.ts";
 import { createFileMirror } from "./jsonl-mirror.ts";
+import { closeUnreadConnectionsCleanly } from "./lingering-close.ts";
 
 export interface RunningEdge {
   url: string;
@@ -78,6 +80,8 @@ export async function startEdge(
     const s = serve(
       {
         fetch: app.fetch,
+        // lingering-close.ts ends connections whose body was not read; no 500 ms destroy.
+        autoCleanupIncoming: false,
         port: settings.PORT,
         hostname: settings.HOST,
         ...(tls ? { createServer: createHttpsServer, serverOptions: tls } : {}),
@@ -86,6 +90,7 @@ export async function startEdge(
     );
     s.once("error", reject);
   });
+  closeUnreadConnectionsCleanly(server as HttpServer);
   const { port } = server.address() as AddressInfo;
   const host = settings.HOST.includes(":") ? `[${settings.HOST}]` : settings.HOST;
   const url = `${tls ? "https" : "http"}://${host}:${port}`;
