@@ -5,13 +5,12 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { Scalar } from "@scalar/hono-api-reference";
 import type { MiddlewareHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import { timingSafeEqual } from "hono/utils/buffer";
 import type { AppDeps, AppEnv } from "./env.ts";
 import { ApiError, errorBody, notFound, onError } from "./errors.ts";
-import { jsonBodyGuard } from "./routes/body-guard.ts";
+import { bodySizeLimit, jsonBodyGuard } from "./routes/body-guard.ts";
 import { registerFeedback } from "./routes/feedback.ts";
 import { registerGenerate } from "./routes/generate.ts";
 import { registerHealth } from "./routes/health.ts";
@@ -68,15 +67,12 @@ export function createApp(deps: AppDeps) {
 
   app.use(
     "*",
-    bodyLimit({
-      maxSize: settings.BODY_LIMIT_BYTES,
-      onError: () => {
-        throw new ApiError(
-          "payload_too_large",
-          `Request body too large: the limit is ${settings.BODY_LIMIT_BYTES} bytes.`,
-          { limit_bytes: settings.BODY_LIMIT_BYTES },
-        );
-      },
+    bodySizeLimit(settings.BODY_LIMIT_BYTES, () => {
+      throw new ApiError(
+        "payload_too_large",
+        `Request body too large: the limit is ${settings.BODY_LIMIT_BYTES} bytes.`,
+        { limit_bytes: settings.BODY_LIMIT_BYTES },
+      );
     }),
   );
 

@@ -8,6 +8,7 @@
  * below uses an explicit stack and stops at the depth limit.
  */
 import type { MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../errors.ts";
 
@@ -86,5 +87,24 @@ export function jsonBodyGuard(maxDepth: number): MiddlewareHandler<AppEnv> {
     // (HonoRequest.json is a method on its prototype; an own property shadows it.)
     (c.req as unknown as { json: () => Promise<unknown> }).json = () => Promise.resolve(value);
     return next();
+  };
+}
+
+/**
+ * Hono's bodyLimit, without its cost on Node: it reads `c.req.raw.body` first, which makes
+ * @hono/node-server build a full web Request and stream for every request (a measurable share of
+ * the edge's CPU). With a Content-Length (and no Transfer-Encoding) the length decides alone;
+ * otherwise Hono's middleware counts the streamed body.
+ */
+export function bodySizeLimit(maxSize: number, onError: () => never): MiddlewareHandler<AppEnv> {
+  const streamed = bodyLimit({ maxSize, onError });
+  return async (c, next) => {
+    const length = c.req.header("content-length");
+    if (length !== undefined && c.req.header("transfer-encoding") === undefined) {
+      if (Number.parseInt(length, 10) > maxSize) onError();
+      return next();
+    }
+    if (c.req.method === "GET" || c.req.method === "HEAD") return next();
+    return streamed(c, next);
   };
 }
