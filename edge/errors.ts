@@ -4,6 +4,7 @@
  * Expected failures are ApiError values with a code; anything else is a bug: logged with its
  * stack, answered with a generic 500 that never carries internals.
  */
+import { DrizzleQueryError } from "drizzle-orm";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -111,7 +112,7 @@ export function describeError(err: unknown, depth = 0): LoggedError {
     return { type: typeof err, message: typeof err === "string" ? scrub(err) : "non-error thrown" };
   }
   const e = err as Error & Record<string, unknown>;
-  if (e.name === "DrizzleQueryError" || ("params" in e && "query" in e)) {
+  if (err instanceof DrizzleQueryError) {
     const inner =
       e.cause !== undefined && depth < 5 ? describeError(e.cause, depth + 1) : undefined;
     return inner ?? { type: "DrizzleQueryError", message: "query failed" };
