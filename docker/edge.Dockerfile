@@ -8,6 +8,9 @@ ARG NODE_VERSION=20
 
 FROM node:${NODE_VERSION}-bookworm-slim AS deps
 WORKDIR /app
+# No dependency's install script runs (.npmrc ignore-scripts, package.json allowScripts, and
+# --ignore-scripts below); should one run, onnxruntime-node's must not download anything.
+ENV ONNXRUNTIME_NODE_INSTALL=skip
 COPY package.json package-lock.json .npmrc ./
 # The model runtimes (node-llama-cpp, onnxruntime-node: about 1 GB with their binaries) belong to
 # the GPU node; neither the edge nor the watchdog imports them (test/docker/image-deps.test.ts
