@@ -18,6 +18,8 @@ import { createFileMirror } from "./jsonl-mirror.ts";
 export interface RunningEdge {
   url: string;
   settings: EdgeSettings;
+  /** The edge's logger (the entry logs its shutdown with it). */
+  logger: PinoLogger;
   close(): Promise<void>;
 }
 
@@ -86,6 +88,7 @@ export async function startEdge(
   return {
     url,
     settings,
+    logger,
     close: () => {
       closing ??= (async () => {
         await new Promise<void>((resolve) => {
