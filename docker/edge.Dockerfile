@@ -38,7 +38,8 @@ ENV NODE_ENV=production \
 USER node
 VOLUME ["/data"]
 EXPOSE 8000
-# /health is 503 while the GPU node or the database is down; the edge itself is alive if it answers.
+# Healthy means serving: /health is 200 only when the database and both models are ready (503 while
+# the GPU node loads, or when it or the database is down).
 HEALTHCHECK --interval=30s --timeout=10s --start-period=20s --retries=3 \
-  CMD ["node", "/app/docker/healthcheck.mjs", "http://127.0.0.1:8000/health", "200,503"]
+  CMD ["node", "/app/docker/healthcheck.mjs", "http://127.0.0.1:8000/health"]
 CMD ["node", "--import", "tsx", "edge/node.ts"]

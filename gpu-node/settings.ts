@@ -12,6 +12,7 @@ import {
   DEFAULT_PHI3_DIR_CPU,
   DEFAULT_PHI3_DIR_CUDA,
   hasNvidiaGpu,
+  phi3VariantForDevice,
 } from "./models/catalog.ts";
 import type { DeviceChoice } from "./runtime.ts";
 
@@ -20,8 +21,9 @@ import type { DeviceChoice } from "./runtime.ts";
  * with an NVIDIA driver (or when CUDA is asked for), the CPU export otherwise.
  */
 export function defaultPhi3Dir(device: DeviceChoice, nvidiaGpu: boolean): string {
-  const cuda = device === "cuda" || (device === "auto" && nvidiaGpu);
-  return cuda ? DEFAULT_PHI3_DIR_CUDA : DEFAULT_PHI3_DIR_CPU;
+  return phi3VariantForDevice(device, nvidiaGpu) === "cuda"
+    ? DEFAULT_PHI3_DIR_CUDA
+    : DEFAULT_PHI3_DIR_CPU;
 }
 
 /** A model path set to this literal disables the model (state "disabled"). */

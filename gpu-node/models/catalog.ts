@@ -56,10 +56,25 @@ export function hasNvidiaGpu(): boolean {
   return existsSync("/proc/driver/nvidia/version");
 }
 
-/** Resolves PHI3_VARIANT: a short name ("cuda", "cpu") or a folder of the repository. */
-export function resolvePhi3Variant(value: string | undefined, gpu: boolean): string {
+/**
+ * The variant the GPU node loads by default: CUDA when PHI3_DEVICE is `cuda`, or `auto` with an
+ * NVIDIA driver; CPU otherwise. `models:pull`'s `auto` and the node's default folder both use it.
+ */
+export function phi3VariantForDevice(device: string | undefined, gpu: boolean): Phi3VariantName {
+  return device === "cuda" || (device !== "cpu" && gpu) ? "cuda" : "cpu";
+}
+
+/**
+ * Resolves PHI3_VARIANT: a short name ("cuda", "cpu") or a folder of the repository; `auto` (or
+ * unset) is the variant the GPU node will load with this PHI3_DEVICE on this machine.
+ */
+export function resolvePhi3Variant(
+  value: string | undefined,
+  gpu: boolean,
+  device: string | undefined = "auto",
+): string {
   if (value === undefined || value === "" || value === "auto") {
-    return gpu ? PHI3_VARIANTS.cuda : PHI3_VARIANTS.cpu;
+    return PHI3_VARIANTS[phi3VariantForDevice(device, gpu)];
   }
   if (value in PHI3_VARIANTS) return PHI3_VARIANTS[value as Phi3VariantName];
   if (!/^[\w.-]+(\/[\w.-]+)*$/.test(value) || value.split("/").includes("..")) {
