@@ -79,7 +79,7 @@ export function resolvePhi3Variant(
   if (value in PHI3_VARIANTS) return PHI3_VARIANTS[value as Phi3VariantName];
   if (!/^[\w.-]+(\/[\w.-]+)*$/.test(value) || value.split("/").includes("..")) {
     throw new Error(
-      `PHI3_VARIANT must be "cuda", "cpu", "auto" or a folder of ${PHI3_REPO} such as "${PHI3_VARIANTS.cuda}", got "${value}"`,
+      `PHI3_VARIANT must be "cuda", "cpu", "auto" or a folder of ${PHI3_REPO} such as "${PHI3_VARIANTS.cuda}"`,
     );
   }
   return value;
@@ -89,7 +89,7 @@ export function resolvePhi3Variant(
 export function checkHermesQuant(value: string | undefined): string {
   const quant = value === undefined || value === "" ? DEFAULT_HERMES_QUANT : value;
   if (!/^[A-Za-z0-9_]+$/.test(quant)) {
-    throw new Error(`HERMES_QUANT must look like Q4_K_M, got "${quant}"`);
+    throw new Error("HERMES_QUANT must look like Q4_K_M (letters, digits and underscores)");
   }
   return quant.toUpperCase();
 }
