@@ -155,7 +155,9 @@ describe("parseGpuNodeSettings", () => {
   it("refuses a non-loopback host without a token, naming GPU_NODE_TOKEN", () => {
     const error = errorOf({ GPU_NODE_HOST: "0.0.0.0" });
     expect(error.variable).toBe("GPU_NODE_TOKEN");
-    expect(error.message).toMatch(/GPU_NODE_TOKEN must be set when GPU_NODE_HOST is not a loopback/);
+    expect(error.message).toMatch(
+      /GPU_NODE_TOKEN must be set when GPU_NODE_HOST is not a loopback/,
+    );
     expect(error.message).not.toContain("0.0.0.0");
     // An empty token is no token.
     expect(errorOf({ GPU_NODE_HOST: "10.1.2.3", GPU_NODE_TOKEN: "" }).variable).toBe(
