@@ -6,7 +6,17 @@
  */
 import { execFile } from "node:child_process";
 import { accessSync, constants, readFileSync } from "node:fs";
-import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import {
+  copyFile,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readlink,
+  rm,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { promisify } from "node:util";
@@ -68,7 +78,13 @@ async function scratchRepo(envExtra: Record<string, string>): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "compose-"));
   await mkdir(join(dir, "docker"));
   for (const name of await readdir("docker")) {
-    await copyFile(join("docker", name), join(dir, "docker", name));
+    const from = join("docker", name);
+    // docker/.env is a link to ../.env: keep it a link.
+    if ((await lstat(from)).isSymbolicLink()) {
+      await symlink(await readlink(from), join(dir, "docker", name));
+    } else {
+      await copyFile(from, join(dir, "docker", name));
+    }
   }
   const extra = Object.entries(envExtra)
     .map(([key, value]) => `${key}=${value}\n`)
@@ -257,6 +273,24 @@ describe.skipIf(skip)(
       expect(gpu?.depends_on).toEqual({
         models: { condition: "service_completed_successfully" },
       });
+    });
+
+    it("the seed's command, without --env-file, reads the repository's .env (docker/.env links to it)", async () => {
+      const seed = await scratchRepo({ ...REQUIRED, HERMES_CTX: "2048" });
+      try {
+        const { stdout } = await run(
+          dockerCompose ?? "docker-compose",
+          ["-f", "docker/compose.yaml", "config"],
+          { cwd: seed },
+        );
+        const c = parse(stdout) as ComposeConfig;
+        expect(c.services["llm-sidecar"]?.environment).toMatchObject({
+          GPU_NODE_TOKEN: "t",
+          HERMES_CTX: "2048",
+        });
+      } finally {
+        await rm(seed, { recursive: true, force: true });
+      }
     });
 
     it("edge: healthy means serving (a 503 from /health is unhealthy)", () => {
