@@ -26,7 +26,11 @@ export const EdgeSettingsSchema = z.object({
       .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL")
       .optional(),
   ),
-  GPU_NODE_URL: z.url({ protocol: /^https?$/ }).default("http://127.0.0.1:8001"),
+  /** Unset: derived from GPU_NODE_PORT (and GPU_NODE_HOST), see `defaultGpuNodeUrl`. */
+  GPU_NODE_URL: z.url({ protocol: /^https?$/ }).optional(),
+  // Read only to derive the default GPU_NODE_URL; the GPU node itself owns them.
+  GPU_NODE_HOST: z.string().min(1).optional(),
+  GPU_NODE_PORT: int(0, 65535).optional(),
   GPU_NODE_TOKEN: optionalString,
   API_KEYS: optionalString.transform((v) =>
     v
@@ -54,10 +58,30 @@ export const EdgeSettingsSchema = z.object({
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
-export type EdgeSettings = z.output<typeof EdgeSettingsSchema>;
+export type EdgeSettings = Omit<
+  z.output<typeof EdgeSettingsSchema>,
+  "GPU_NODE_URL" | "GPU_NODE_HOST" | "GPU_NODE_PORT"
+> & { GPU_NODE_URL: string };
 
 export class SettingsError extends Error {
   override name = "SettingsError";
+}
+
+/**
+ * The GPU node's URL when GPU_NODE_URL is unset: the node as the same .env starts it, i.e.
+ * GPU_NODE_PORT (8001) on GPU_NODE_HOST, or on 127.0.0.1 when the node binds every interface.
+ * So changing ports takes one variable per port.
+ */
+export function defaultGpuNodeUrl(host = "127.0.0.1", port = 8001): string {
+  if (port === 0) {
+    throw new SettingsError(
+      "invalid setting GPU_NODE_URL: GPU_NODE_PORT asks for any free port, so the GPU node's URL cannot be derived; set GPU_NODE_URL",
+    );
+  }
+  const reachable = host === "0.0.0.0" || host === "::" || host === "[::]" ? "127.0.0.1" : host;
+  const bracketed =
+    reachable.includes(":") && !reachable.startsWith("[") ? `[${reachable}]` : reachable;
+  return `http://${bracketed}:${port}`;
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/;
@@ -81,12 +105,14 @@ export function parseEdgeSettings(env: Record<string, string | undefined>): Edge
   if (!result.success) {
     const issue = result.error.issues[0];
     const name = String(issue?.path[0] ?? "settings");
-    const got = cleaned[name];
-    throw new SettingsError(
-      `invalid setting ${name}${got === undefined ? "" : `=${JSON.stringify(got)}`}: ${issue?.message}`,
-    );
+    // The variable's name, never its value (a value may be a secret, and this line is logged).
+    throw new SettingsError(`invalid setting ${name}: ${issue?.message}`);
   }
-  const settings = result.data;
+  const { GPU_NODE_HOST, GPU_NODE_PORT, ...rest } = result.data;
+  const settings: EdgeSettings = {
+    ...rest,
+    GPU_NODE_URL: rest.GPU_NODE_URL ?? defaultGpuNodeUrl(GPU_NODE_HOST, GPU_NODE_PORT),
+  };
   if ((settings.TLS_CERT_FILE === undefined) !== (settings.TLS_KEY_FILE === undefined)) {
     throw new SettingsError(
       "invalid setting TLS_CERT_FILE/TLS_KEY_FILE: set both to serve HTTPS, or neither",
@@ -102,7 +128,7 @@ export function parseEdgeSettings(env: Record<string, string | undefined>): Edge
 export function assertSafeExposure(settings: EdgeSettings, host = settings.HOST): void {
   if (!isLoopbackHost(host) && settings.API_KEYS.length === 0) {
     throw new SettingsError(
-      `refusing to serve on HOST=${host} without API_KEYS: set API_KEYS (comma-separated) or bind to 127.0.0.1`,
+      "refusing to serve on a non-loopback HOST without API_KEYS: set API_KEYS (comma-separated) or bind HOST to 127.0.0.1",
     );
   }
 }

@@ -54,6 +54,8 @@ export interface GpuNodeDeps {
   now?: () => number;
   /** Resident set size, bytes. */
   rssBytes?: () => number;
+  /** The start-up VRAM plan (vram-plan.ts), reported by /v1/health as `vram_plan`. */
+  vramPlan?: GpuNodeHealth["vram_plan"];
 }
 
 type GpuNodeEnv = {
@@ -194,6 +196,7 @@ export function createGpuNodeApp(deps: GpuNodeDeps) {
         ...(vram ? { vram_used_mib: vram.usedMiB, vram_total_mib: vram.totalMiB } : {}),
       },
       models: { hermes, phi3 },
+      ...(deps.vramPlan ? { vram_plan: deps.vramPlan } : {}),
       version: deps.version ?? "0.0.0",
       uptime_s: Math.round((now() - bootedAt) / 1000),
     };

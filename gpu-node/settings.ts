@@ -12,6 +12,7 @@ import {
   DEFAULT_PHI3_DIR_CPU,
   DEFAULT_PHI3_DIR_CUDA,
   hasNvidiaGpu,
+  phi3VariantForDevice,
 } from "./models/catalog.ts";
 import type { DeviceChoice } from "./runtime.ts";
 
@@ -20,8 +21,9 @@ import type { DeviceChoice } from "./runtime.ts";
  * with an NVIDIA driver (or when CUDA is asked for), the CPU export otherwise.
  */
 export function defaultPhi3Dir(device: DeviceChoice, nvidiaGpu: boolean): string {
-  const cuda = device === "cuda" || (device === "auto" && nvidiaGpu);
-  return cuda ? DEFAULT_PHI3_DIR_CUDA : DEFAULT_PHI3_DIR_CPU;
+  return phi3VariantForDevice(device, nvidiaGpu) === "cuda"
+    ? DEFAULT_PHI3_DIR_CUDA
+    : DEFAULT_PHI3_DIR_CPU;
 }
 
 /** A model path set to this literal disables the model (state "disabled"). */
@@ -61,6 +63,11 @@ export interface GpuNodeSettings {
   /** Longest a generation request may take on the node, whatever deadline the caller sends. */
   maxRequestMs: number;
   shutdownGraceMs: number;
+  /**
+   * VRAM the worst-case plan must fit, MiB (VRAM_BUDGET_MIB); undefined = the card's total when a
+   * GPU is present; 0 = no check.
+   */
+  vramBudgetMiB: number | undefined;
   logLevel: (typeof LOG_LEVELS)[number];
 }
 
@@ -133,6 +140,7 @@ export const EnvSchema = z.object({
   PHI3_QUEUE_MAX: optionalInteger(0, 10_000),
   GPU_NODE_MAX_REQUEST_MS: optionalInteger(100, 3_600_000),
   SHUTDOWN_GRACE_MS: optionalInteger(0, 600_000),
+  VRAM_BUDGET_MIB: optionalInteger(0, 16_777_216),
   LOG_LEVEL: choice(LOG_LEVELS),
 });
 
@@ -163,10 +171,10 @@ export function parseGpuNodeSettings(
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const variable = String(issue?.path[0] ?? "environment");
-    const value = env[variable];
+    // The variable's name, never its value (a value may be a secret, and this line is logged).
     throw new SettingsError(
       variable,
-      `Invalid setting ${variable}=${JSON.stringify(value ?? "")}: ${issue?.message ?? "invalid"}`,
+      `invalid setting ${variable}: ${issue?.message ?? "invalid"}`,
     );
   }
   const e = parsed.data;
@@ -184,7 +192,7 @@ export function parseGpuNodeSettings(
   if (!token && !isLoopbackHost(host)) {
     throw new SettingsError(
       "GPU_NODE_TOKEN",
-      `GPU_NODE_TOKEN must be set when GPU_NODE_HOST=${host} is not a loopback address ` +
+      "GPU_NODE_TOKEN must be set when GPU_NODE_HOST is not a loopback address " +
         "(the internal API would otherwise be open to the network)",
     );
   }
@@ -214,6 +222,7 @@ export function parseGpuNodeSettings(
     },
     maxRequestMs: e.GPU_NODE_MAX_REQUEST_MS ?? 120_000,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS ?? 10_000,
+    vramBudgetMiB: e.VRAM_BUDGET_MIB,
     logLevel: e.LOG_LEVEL ?? "info",
   };
 }

@@ -26,6 +26,8 @@ import { closeUnreadConnectionsCleanly } from "./lingering-close.ts";
 export interface RunningEdge {
   url: string;
   settings: EdgeSettings;
+  /** The edge's logger (the entry logs its shutdown with it). */
+  logger: PinoLogger;
   close(): Promise<void>;
 }
 
@@ -114,6 +116,7 @@ export async function startEdge(
   return {
     url,
     settings,
+    logger,
     close: () => {
       closing ??= (async () => {
         await new Promise<void>((resolve) => {

@@ -258,6 +258,20 @@ export const GpuNodeHealth = z.object({
     })
     .optional(),
   models: z.object({ hermes: ModelHealth, phi3: ModelHealth }),
+  /** The worst-case VRAM plan computed at start-up (gpu-node/vram-plan.ts). */
+  vram_plan: z
+    .object({
+      items: z.array(z.object({ item: z.string(), mib: z.number(), basis: z.string() })),
+      total_mib: z.number(),
+      complete: z.boolean(),
+      unknown: z.array(z.string()).optional(),
+      budget_mib: z.number().optional(),
+      budget_source: z.enum(["VRAM_BUDGET_MIB", "card"]).optional(),
+      fits_budget: z.boolean().nullable(),
+      watchdog_threshold_mib: z.number(),
+      under_watchdog_threshold: z.boolean(),
+    })
+    .optional(),
   version: z.string(),
   uptime_s: z.number(),
 });

@@ -231,7 +231,7 @@ export const TINY_HERMES_SHAPE: TinyHermesShape = {
   nHead: 4,
   nHeadKv: 2,
   nFf: 128,
-  contextLength: 4096,
+  contextLength: 131_072, // Hermes-3-Llama-3.1-8B's: the default HERMES_CTX fits as on the real model
 };
 
 // llama.cpp token types (llama_token_type).

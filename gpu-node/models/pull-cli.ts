@@ -22,7 +22,8 @@ const USAGE = `Usage: npm run models:pull -- [options]
   --models-dir DIR      where models go (MODELS_DIR, default ./models)
   --quant QUANT         Hermes-3 GGUF quantization (HERMES_QUANT, default Q4_K_M)
   --phi3-variant V      cuda | cpu | auto | a folder of microsoft/Phi-3-mini-4k-instruct-onnx
-                        (PHI3_VARIANT, default auto: cuda with an NVIDIA driver, else cpu)
+                        (PHI3_VARIANT, default auto: what the GPU node loads, i.e. cuda with
+                        an NVIDIA driver or PHI3_DEVICE=cuda, cpu without one or with PHI3_DEVICE=cpu)
   --only hermes|phi3    fetch one model only
   -h, --help            this text
 
@@ -77,7 +78,12 @@ async function main(): Promise<number> {
   const modelsDir = resolve(values["models-dir"] ?? env("MODELS_DIR") ?? "./models");
   const quant = checkHermesQuant(values.quant ?? env("HERMES_QUANT"));
   const gpu = hasNvidiaGpu();
-  const variant = resolvePhi3Variant(values["phi3-variant"] ?? env("PHI3_VARIANT"), gpu);
+  // `auto`: the variant the GPU node will load (it reads PHI3_DEVICE from the same .env).
+  const variant = resolvePhi3Variant(
+    values["phi3-variant"] ?? env("PHI3_VARIANT"),
+    gpu,
+    env("PHI3_DEVICE"),
+  );
   const endpoint = env("HF_ENDPOINT") ?? HF_DEFAULT_ENDPOINT;
   const token = env("HF_TOKEN");
   const logger = pino({ level: env("LOG_LEVEL") ?? "info" });

@@ -19,7 +19,7 @@ export function parseDockerHost(value: string): DockerEndpoint {
     return { kind: "tcp", host: url.hostname, port: Number(url.port || 2375) };
   }
   throw new Error(
-    `DOCKER_HOST must be unix:///path/to/docker.sock, /path/to/docker.sock or tcp://host:port (got ${JSON.stringify(value)})`,
+    "DOCKER_HOST must be unix:///path/to/docker.sock, /path/to/docker.sock or tcp://host:port",
   );
 }
 

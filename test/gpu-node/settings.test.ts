@@ -144,19 +144,21 @@ describe("parseGpuNodeSettings", () => {
     ["GPU_NODE_MAX_REQUEST_MS", "0"],
     ["SHUTDOWN_GRACE_MS", "1e3"],
     ["LOG_LEVEL", "verbose"],
-  ])("names the bad variable: %s=%s", (variable, value) => {
+  ])("names the bad variable, never its value: %s=%s", (variable, value) => {
     const error = errorOf({ [variable]: value });
     expect(error.variable).toBe(variable);
-    expect(error.message).toContain(variable);
-    expect(error.message).toContain(JSON.stringify(value));
+    expect(error.message).toMatch(new RegExp(`^invalid setting ${variable}: `));
+    expect(error.message).not.toContain(JSON.stringify(value));
     expect(error.message).not.toContain("\n");
   });
 
   it("refuses a non-loopback host without a token, naming GPU_NODE_TOKEN", () => {
     const error = errorOf({ GPU_NODE_HOST: "0.0.0.0" });
     expect(error.variable).toBe("GPU_NODE_TOKEN");
-    expect(error.message).toMatch(/GPU_NODE_TOKEN must be set/);
-    expect(error.message).toContain("0.0.0.0");
+    expect(error.message).toMatch(
+      /GPU_NODE_TOKEN must be set when GPU_NODE_HOST is not a loopback/,
+    );
+    expect(error.message).not.toContain("0.0.0.0");
     // An empty token is no token.
     expect(errorOf({ GPU_NODE_HOST: "10.1.2.3", GPU_NODE_TOKEN: "" }).variable).toBe(
       "GPU_NODE_TOKEN",

@@ -57,7 +57,7 @@ describe("checkGgufFile", () => {
     expect(checked).toMatchObject({
       architecture: "llama",
       name: "hermes-tiny",
-      trainedContextLength: 4096,
+      trainedContextLength: 131_072,
     });
   });
 

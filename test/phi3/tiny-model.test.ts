@@ -5,6 +5,7 @@ import * as ort from "onnxruntime-node";
 import { afterAll, describe, expect, it } from "vitest";
 import { TINY_PHI3_SHAPE, writeTinyPhi3 } from "../../gpu-node/models/tiny-phi3.ts";
 import { readPhi3Folder } from "../../gpu-node/phi3/folder.ts";
+import { removeOrtDebugLog } from "../../gpu-node/phi3/ort-process.ts";
 
 const roots: string[] = [];
 async function write(seed: number): Promise<string> {
@@ -14,6 +15,8 @@ async function write(seed: number): Promise<string> {
   return root;
 }
 afterAll(() => Promise.all(roots.map((r) => rm(r, { recursive: true, force: true }))));
+// This file opens ONNX Runtime sessions itself: remove the empty debug log they leave (ort-process.ts).
+afterAll(() => void removeOrtDebugLog());
 
 const FILES = [
   "genai_config.json",
