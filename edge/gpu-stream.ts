@@ -156,9 +156,17 @@ export function createGpuStreaming(options: HttpGpuClientOptions): GpuStreaming 
     const local = new AbortController();
     const signal = call.signal ? AbortSignal.any([call.signal, local.signal]) : local.signal;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let reader: ReadableStreamDefaultReader<string> | undefined;
+    // Aborting the fetch errors its body on most runtimes; cancelling the reader as well makes
+    // a pending read return on all of them.
+    const stop = (reason: unknown) => {
+      if (!local.signal.aborted) local.abort(reason);
+      reader?.cancel().catch(() => {});
+    };
+    call.signal?.addEventListener("abort", () => stop(call.signal?.reason), { once: true });
     const arm = () => {
       clearTimeout(timer);
-      timer = setTimeout(() => local.abort(new IdleTimeout()), waitMs);
+      timer = setTimeout(() => stop(new IdleTimeout()), waitMs);
     };
     const timedOut = () =>
       new ApiError(
@@ -189,14 +197,14 @@ export function createGpuStreaming(options: HttpGpuClientOptions): GpuStreaming 
       clearTimeout(timer);
       throw failed(err);
     }
-    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    const lines = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    reader = lines;
     let cancelled = false;
     const cancel = () => {
       if (cancelled) return;
       cancelled = true;
       clearTimeout(timer);
-      local.abort(new Error("stream cancelled by the edge"));
-      reader.cancel().catch(() => {});
+      stop(new Error("stream cancelled by the edge"));
     };
 
     async function* events(): AsyncGenerator<GpuStreamEvent<z.output<T>>> {
@@ -204,14 +212,18 @@ export function createGpuStreaming(options: HttpGpuClientOptions): GpuStreaming 
       try {
         for (;;) {
           arm();
-          let chunk: Awaited<ReturnType<typeof reader.read>>;
+          let chunk: Awaited<ReturnType<typeof lines.read>>;
           try {
-            chunk = await reader.read();
+            chunk = await lines.read();
           } catch (err) {
             if (cancelled) return;
             throw failed(err);
           }
-          if (chunk.done) break;
+          if (chunk.done) {
+            if (cancelled) return;
+            if (signal.aborted) throw failed(signal.reason);
+            break;
+          }
           buffer += chunk.value;
           let newline = buffer.indexOf("\n");
           while (newline >= 0) {
