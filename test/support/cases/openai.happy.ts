@@ -146,7 +146,8 @@ export function openAiHappyCases(target: EdgeTarget): void {
         stream: false,
         request_id: response.headers.get("x-request-id"),
       });
-      expect((line?.timings as Record<string, number>).edge_total_ms).toBeGreaterThanOrEqual(0);
+      const timings = line?.timings as Record<string, number> | undefined;
+      expect(timings?.edge_total_ms).toBeGreaterThanOrEqual(0);
     });
 
     it("stream: chat.completion.chunk pieces join to the whole answer, then a usage chunk", async () => {
@@ -288,7 +289,8 @@ export function openAiHappyCases(target: EdgeTarget): void {
       expect(validProposal(proposal)).toBe(true);
       const sent = h.gpu.calls.at(-1);
       expect(sent?.route).toBe(GPU_ROUTES.phi3GenerateStream);
-      expect((sent?.body as { prompt: string }).prompt).toContain(JSON.stringify(corrected));
+      const sentBody = sent?.body as { prompt: string } | undefined;
+      expect(sentBody?.prompt).toContain(JSON.stringify(corrected));
       const line = (await h.recorded()).log.at(-1);
       expect(line).toMatchObject({
         transaction_id: tx,
