@@ -283,13 +283,12 @@ export async function streamChatCompletion({
         if (!(err instanceof ApiError)) {
           ctx.logger.error({ err, request_id: ctx.requestId }, "stream failed");
         } else {
+          // The code and the cause's kind only: a cause may quote model output (a done event
+          // outside the contract, a failed insert's parameters).
+          const cause = failure.cause instanceof Error ? failure.cause.name : undefined;
           ctx.logger.warn(
-            {
-              request_id: ctx.requestId,
-              code: failure.code,
-              err: failure.cause ?? failure.message,
-            },
-            "stream failed",
+            { request_id: ctx.requestId, code: failure.code, cause, error: failure.message },
+            "stream failed after the first chunk",
           );
         }
         controller.enqueue(

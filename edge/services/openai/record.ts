@@ -106,11 +106,13 @@ export async function recordGeneration({
   try {
     await ctx.db.insert(generations).values(row);
   } catch (err) {
+    // Drizzle's error message lists the query's parameters (the conversation and the output):
+    // keep the driver's own error as the cause, so that no model text reaches the error log.
     throw new ApiError(
       "database_unavailable",
       "Could not record the completion; nothing was acknowledged.",
       {},
-      { cause: err },
+      { cause: (err as { cause?: unknown }).cause ?? err },
     );
   }
   ctx.logger.info(
