@@ -33,7 +33,7 @@ import { STREAM_CONTENT_TYPE } from "../../gpu-node/contract/stream.ts";
 
 export interface StandInOptions {
   token?: string;
-  /** Milliseconds before each generation answers. */
+  /** Milliseconds before each generation answers (a stream: before its first piece). */
   delayMs?: number;
   hermesLoaded?: boolean;
   phi3Loaded?: boolean;
@@ -291,6 +291,7 @@ export function createStandInApp(options: StandInOptions, record: StandInGpuNode
     note(GPU_ROUTES.hermesGenerateStream, body, c.req.raw.headers);
     const refused = guard("hermes");
     if (refused) return refused;
+    await wait(c.req.raw.signal, GPU_ROUTES.hermesGenerateStream);
     const answer = hermesFor(body);
     return stream(c, GPU_ROUTES.hermesGenerateStream, wordPieces(answer.text), answer);
   });

@@ -392,7 +392,7 @@ export function openAiErrorCases(target: EdgeTarget): void {
       expect(err.code).toBe("payload_too_large");
     });
 
-    it("504 when the GPU node does not answer in GPU_TIMEOUT_MS", async () => {
+    it("504 when the GPU node does not answer in GPU_TIMEOUT_MS, or its stream's first piece in REQUEST_TIMEOUT_MS", async () => {
       h.gpu.options.delayMs = 5000;
       try {
         const err = await sdkError(
@@ -400,6 +400,16 @@ export function openAiErrorCases(target: EdgeTarget): void {
         );
         expect(err.status).toBe(504);
         expect(err.code).toBe("gpu_node_timeout");
+        // Streamed: nothing was sent yet, so it is still a plain 504.
+        const streamed = await sdkError(
+          sdkClient(h).chat.completions.create({
+            model: "hermes",
+            messages: user("x"),
+            stream: true,
+          }),
+        );
+        expect(streamed.status).toBe(504);
+        expect(streamed.code).toBe("gpu_node_timeout");
       } finally {
         h.gpu.options.delayMs = 0;
       }
