@@ -53,10 +53,8 @@ export const chatCompletionsRoute = createRoute({
   },
 });
 
-// Referenced so the chunk schema appears in the OpenAPI components.
-export const chunkSchema = ChatCompletionChunk;
-
 export function registerChatCompletions(app: OpenAPIHono<AppEnv>): void {
+  // Streamed answers are text/event-stream (no typed body): list the chunk's schema for clients.
   app.openAPIRegistry.register("ChatCompletionChunk", ChatCompletionChunk);
   app.openapi(chatCompletionsRoute, async (c) => {
     const plan = planChat(c.req.valid("json"));

@@ -188,6 +188,8 @@ export function openAiHappyCases(target: EdgeTarget): void {
       expect(res.status).toBe(200);
       expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
       expect(res.headers.get("x-request-id")).toMatch(new RegExp(`^${UUID}$`));
+      // The same request id on the GPU node's side.
+      expect(h.gpu.calls.at(-1)?.headers["x-request-id"]).toBe(res.headers.get("x-request-id"));
       const events = (await res.text()).split("\n\n").filter(Boolean);
       expect(events.every((e) => e.startsWith("data: "))).toBe(true);
       expect(events.at(-1)).toBe("data: [DONE]");
