@@ -71,11 +71,7 @@ export function registerChatCompletions(app: OpenAPIHono<AppEnv>): void {
     }
     // A stream is bounded per wait, not in total: only the client's connection ends it early.
     const ctx = { ...c.var.ctx, signal: c.req.raw.signal };
-    const stream = await streamChatCompletion({
-      ctx,
-      input: plan,
-      idleMs: ctx.settings.REQUEST_TIMEOUT_MS,
-    });
+    const stream = await streamChatCompletion({ ctx, input: plan });
     if (stream.transactionId) c.header("X-Transaction-Id", stream.transactionId);
     c.header("content-type", "text/event-stream; charset=utf-8");
     c.header("cache-control", "no-cache");

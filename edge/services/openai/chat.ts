@@ -205,20 +205,18 @@ const sse = (data: unknown) =>
 
 /**
  * Opens the node's stream (its refusals are thrown here, before any byte is sent) and returns
- * the SSE body. `ctx.signal` must be the client's connection only: `idleMs` bounds the wait for
- * the first piece and each gap after it, not the answer's total.
+ * the SSE body. `ctx.signal` must be the client's connection only: REQUEST_TIMEOUT_MS bounds the
+ * wait for the first piece and each gap after it, not the answer's total.
  */
 export async function streamChatCompletion({
   ctx,
   input: plan,
-  idleMs,
 }: {
   ctx: ServiceContext;
   input: ChatPlan;
-  idleMs: number;
 }): Promise<ChatStream> {
   const prepared = await prepare(ctx, plan);
-  const upstream = await openNodeStream(ctx, plan, prepared, idleMs);
+  const upstream = await openNodeStream(ctx, plan, prepared, ctx.settings.REQUEST_TIMEOUT_MS);
   const events = upstream[Symbol.asyncIterator]();
   const id = completionId(prepared.id);
   const chunk = (
