@@ -9,13 +9,23 @@ import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import { timingSafeEqual } from "hono/utils/buffer";
 import type { AppDeps, AppEnv } from "./env.ts";
-import { ApiError, errorBody, notFound, onError } from "./errors.ts";
+import {
+  ApiError,
+  errorBody,
+  errorResponse,
+  invalidParameter,
+  isOpenAiPath,
+  notFound,
+  onError,
+} from "./errors.ts";
 import { bodySizeLimit, jsonBodyGuard } from "./routes/body-guard.ts";
 import { registerFeedback } from "./routes/feedback.ts";
 import { registerGenerate } from "./routes/generate.ts";
 import { registerHealth } from "./routes/health.ts";
 import { registerPropose } from "./routes/propose.ts";
 import { requestContext } from "./services/context.ts";
+import { registerChatCompletions } from "./routes/v1/chat-completions.ts";
+import { registerListModels } from "./routes/v1/models.ts";
 
 /** Paths anyone may read, with or without an API key. */
 const PUBLIC_PATHS = new Set(["/health", "/health/"]);
@@ -28,8 +38,9 @@ export function createApp(deps: AppDeps) {
   // "/generate/"); routes are declared without it.
   const app = new OpenAPIHono<AppEnv>({
     strict: false,
-    defaultHook: (result) => {
+    defaultHook: (result, c) => {
       if (!result.success) {
+        if (isOpenAiPath(c.req.path)) throw invalidParameter(result.error.issues);
         const issues = result.error.issues.map((i) => ({
           path: i.path.join("."),
           message: i.message,
@@ -102,26 +113,24 @@ export function createApp(deps: AppDeps) {
     "*",
     methodNotAllowed({
       app,
-      onMethodNotAllowed: (c, methods) => {
-        c.header("Allow", methods.join(", "));
-        return c.json(
-          errorBody(
-            c,
+      onMethodNotAllowed: (c, methods) =>
+        errorResponse(
+          c,
+          new ApiError(
             "method_not_allowed",
             `Method ${c.req.method} is not allowed on ${c.req.path}.`,
-            {
-              allowed: methods,
-            },
+            { allowed: methods },
+            { headers: { Allow: methods.join(", ") } },
           ),
-          405,
-        );
-      },
+        ),
     }),
   );
 
   registerGenerate(app);
   registerPropose(app);
   registerFeedback(app);
+  registerListModels(app);
+  registerChatCompletions(app);
   registerHealth(app, {
     version: deps.version,
     runtime: deps.runtime,
@@ -137,7 +146,8 @@ export function createApp(deps: AppDeps) {
       version: deps.version,
       description:
         "Hermes-3 free text and schema-guaranteed Phi-3 trade proposals, with a feedback loop. " +
-        "Errors: {error, code, request_id, ...}.",
+        "Errors: {error, code, request_id, ...}; on /v1 (OpenAI-compatible) OpenAI's " +
+        "{error: {message, type, param, code}}.",
     },
     security: settings.API_KEYS.length > 0 ? [{ bearer: [] }] : [],
   });

@@ -45,8 +45,56 @@ export function errorBody(
   return { error: message, code, request_id: c.get("requestId") ?? "", ...details };
 }
 
+/** The /v1 surface (OpenAI-compatible) answers errors in OpenAI's envelope; the rest in ours. */
+export function isOpenAiPath(path: string): boolean {
+  return path === "/v1" || path.startsWith("/v1/");
+}
+
+/** OpenAI's error `type`, from the status the one table gave the code. */
+export function openAiErrorType(status: number): string {
+  if (status === 401) return "authentication_error";
+  if (status === 403) return "permission_error";
+  if (status === 404) return "not_found_error";
+  if (status === 429) return "rate_limit_error";
+  if (status >= 500)
+    return status === 503 || status === 504 ? "service_unavailable" : "server_error";
+  return "invalid_request_error";
+}
+
+/** OpenAI's envelope: `{"error": {message, type, param, code}}`; our code is its `code`. */
+export function openAiErrorBody(
+  code: ErrorCode,
+  message: string,
+  status: number,
+  details: Record<string, unknown> = {},
+): OpenAiErrorBody {
+  const param = typeof details.param === "string" ? details.param : null;
+  return { error: { message, type: openAiErrorType(status), param, code } };
+}
+
+/** A /v1 validation failure: OpenAI's 400 naming the first bad field as `param` (a[0].b). */
+export function invalidParameter(
+  issues: readonly { path: readonly PropertyKey[]; message: string }[],
+): ApiError {
+  const first = issues[0];
+  const param = (first?.path ?? [])
+    .map((k, i) => (typeof k === "number" ? `[${k}]` : `${i === 0 ? "" : "."}${String(k)}`))
+    .join("");
+  const message = first
+    ? `Invalid request: ${param ? `${param}: ` : ""}${first.message}`
+    : "Invalid request.";
+  return new ApiError("invalid_parameter", message, param ? { param } : {});
+}
+
+export interface OpenAiErrorBody {
+  error: { message: string; type: string; param: string | null; code: string };
+}
+
 export function errorResponse(c: Context<AppEnv>, err: ApiError): Response {
   for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
+  if (isOpenAiPath(c.req.path)) {
+    return c.json(openAiErrorBody(err.code, err.message, err.status, err.details), err.status);
+  }
   return c.json(errorBody(c, err.code, err.message, err.details), err.status);
 }
 
@@ -144,7 +192,7 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
   const logger = c.get("logger");
   if (!apiError) {
     logger?.error({ err: describeError(err), request_id: c.get("requestId") }, "unhandled error");
-    return c.json(errorBody(c, "internal_error", "Internal server error."), 500);
+    return errorResponse(c, new ApiError("internal_error", "Internal server error."));
   }
   if (apiError.status >= 500) {
     logger?.warn(
@@ -160,5 +208,5 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
 }
 
 export function notFound(c: Context<AppEnv>): Response {
-  return c.json(errorBody(c, "not_found", `No route for ${c.req.method} ${c.req.path}.`), 404);
+  return errorResponse(c, new ApiError("not_found", `No route for ${c.req.method} ${c.req.path}.`));
 }

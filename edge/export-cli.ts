@@ -1,5 +1,5 @@
 /**
- * `npm run export:jsonl -- --kind log|feedback --out FILE [--since ISO-8601]`
+ * `npm run export:jsonl -- --kind log|feedback|generations --out FILE [--since ISO-8601]`
  * Writes the record as JSONL (the seed's phi3_feedback_log.jsonl / phi3_feedback_data.jsonl),
  * streaming, with progress on stderr. Reads DATABASE_URL / DATA_DIR like the edge.
  */
@@ -14,7 +14,7 @@ import { countExport, type ExportKind, exportLines } from "./services/export.ts"
 import { parseEdgeSettings, SettingsError } from "./settings.ts";
 
 const USAGE =
-  "usage: npm run export:jsonl -- --kind log|feedback --out FILE [--since 2026-01-01T00:00:00Z]";
+  "usage: npm run export:jsonl -- --kind log|feedback|generations --out FILE [--since 2026-01-01T00:00:00Z]";
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -29,8 +29,8 @@ async function main(): Promise<void> {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  if (values.kind !== "log" && values.kind !== "feedback")
-    throw new UsageError("--kind must be log or feedback");
+  if (values.kind !== "log" && values.kind !== "feedback" && values.kind !== "generations")
+    throw new UsageError("--kind must be log, feedback or generations");
   if (!values.out) throw new UsageError("--out FILE is required");
   const since = values.since ? new Date(values.since) : undefined;
   if (since && Number.isNaN(since.getTime()))

@@ -19,6 +19,7 @@ import {
   REQUEST_ID_HEADER,
 } from "../gpu-node/contract/index.ts";
 import { ApiError } from "./errors.ts";
+import { createGpuStreaming, type GpuStreaming } from "./gpu-stream.ts";
 import type { EdgeSettings } from "./settings.ts";
 
 export interface CallOptions {
@@ -60,7 +61,8 @@ export function fetchTransport(doFetch: typeof fetch = (i, o) => fetch(i, o)): G
   };
 }
 
-export interface GpuClient {
+/** The seed's calls, plus the /v1 surface's streaming and any-schema calls (gpu-stream.ts). */
+export interface GpuClient extends GpuStreaming {
   health(options?: CallOptions): Promise<GpuNodeHealth>;
   hermesGenerate(
     body: HermesGenerateRequest,
@@ -161,6 +163,7 @@ export function createHttpGpuClient(options: HttpGpuClientOptions): GpuClient {
     hermesGenerate: (b, o) => call("POST", GPU_ROUTES.hermesGenerate, HermesGenerateResponse, b, o),
     hermesCritique: (b, o) => call("POST", GPU_ROUTES.hermesCritique, HermesGenerateResponse, b, o),
     phi3Generate: (b, o) => call("POST", GPU_ROUTES.phi3Generate, Phi3GenerateResponse, b, o),
+    ...createGpuStreaming(options),
   };
 }
 
@@ -177,7 +180,7 @@ export function gpuClientFromSettings(
   });
 }
 
-function transportError(err: unknown, signal: AbortSignal, timeoutMs: number): ApiError {
+export function transportError(err: unknown, signal: AbortSignal, timeoutMs: number): ApiError {
   if (signal.aborted) {
     // Ours or the public request's overall deadline (AbortSignal.timeout): both are timeouts.
     if ((signal.reason as { name?: string } | undefined)?.name === "TimeoutError") {
@@ -198,7 +201,7 @@ function transportError(err: unknown, signal: AbortSignal, timeoutMs: number): A
   );
 }
 
-function nodeError(res: TransportResponse, payload: unknown): ApiError {
+export function nodeError(res: Pick<TransportResponse, "status" | "header">, payload: unknown): ApiError {
   const parsed = ErrorBody.safeParse(payload);
   const headers: Record<string, string> = {};
   const retryAfter = res.header("retry-after");

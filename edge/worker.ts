@@ -16,6 +16,7 @@ import type { DatabaseHandle } from "../db/database.ts";
 import type { ErrorBody } from "../gpu-node/contract/index.ts";
 import { createApp } from "./app.ts";
 import { type AppEnv, type Logger, noopMirror, systemClock } from "./env.ts";
+import { isOpenAiPath, type OpenAiErrorBody, openAiErrorBody } from "./errors.ts";
 import { gpuClientFromSettings } from "./gpu-client.ts";
 import {
   assertSafeExposure,
@@ -124,9 +125,11 @@ function build(env: WorkerEnv): Built {
   return { app, settings };
 }
 
-function misconfigured(problem: string): Response {
+function misconfigured(problem: string, path: string): Response {
   const requestId = crypto.randomUUID();
-  const body: ErrorBody = { error: problem, code: "internal_error", request_id: requestId };
+  const body: ErrorBody | OpenAiErrorBody = isOpenAiPath(path)
+    ? openAiErrorBody("misconfigured", problem, 503)
+    : { error: problem, code: "internal_error", request_id: requestId };
   return new Response(JSON.stringify(body), {
     status: 503,
     headers: { "content-type": "application/json", "x-request-id": requestId },
@@ -161,7 +164,7 @@ export default {
       entry = build(env);
       built.set(env, entry);
     }
-    if ("problem" in entry) return misconfigured(entry.problem);
+    if ("problem" in entry) return misconfigured(entry.problem, new URL(request.url).pathname);
 
     // Opened on first use only: 401s, 404s and validation errors never touch the database.
     let handle: DatabaseHandle | undefined;

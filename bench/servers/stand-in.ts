@@ -5,7 +5,11 @@
  */
 import { startStandInGpuNode } from "../../test/support/stand-in-gpu-node.ts";
 
-const node = await startStandInGpuNode({ token: process.env.GPU_NODE_TOKEN || undefined });
+const node = await startStandInGpuNode({
+  token: process.env.GPU_NODE_TOKEN || undefined,
+  // Paces streamed pieces like a model would (bench/streaming.ts); 0 = as fast as possible.
+  streamDelayMs: Number(process.env.STAND_IN_STREAM_DELAY_MS ?? 0),
+});
 // Keep the record of calls from growing without bound under load.
 setInterval(() => {
   node.calls.length = 0;

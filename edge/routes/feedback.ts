@@ -99,7 +99,11 @@ export function registerFeedback(app: OpenAPIHono<AppEnv>): void {
         await lines.return(undefined);
       },
     });
-    const file = query.kind === "log" ? "phi3_feedback_log.jsonl" : "phi3_feedback_data.jsonl";
+    const file = {
+      log: "phi3_feedback_log.jsonl",
+      feedback: "phi3_feedback_data.jsonl",
+      generations: "generations.jsonl",
+    }[query.kind];
     c.header("content-type", "application/x-ndjson; charset=utf-8");
     c.header("content-disposition", `attachment; filename="${file}"`);
     // zod-openapi types JSON and text bodies only; a stream has no typed form, hence the cast.

@@ -103,8 +103,10 @@ export const FeedbackResponse = z
   .openapi("FeedbackResponse");
 
 export const ExportQuery = z.object({
-  kind: z.enum(["log", "feedback"]).openapi({
-    description: "log: phi3_feedback_log.jsonl lines; feedback: phi3_feedback_data.jsonl lines.",
+  kind: z.enum(["log", "feedback", "generations"]).openapi({
+    description:
+      "log: phi3_feedback_log.jsonl lines; feedback: phi3_feedback_data.jsonl lines; " +
+      "generations: /v1 chat completions that are not trade proposals.",
   }),
   since: isoTimestamp("since").optional(),
 });

@@ -25,7 +25,7 @@ export interface RecordedProposal {
 
 const elapsed = (from: number) => Math.round((performance.now() - from) * 100) / 100;
 
-async function insertProposal(ctx: ServiceContext, row: ProposalRow): Promise<void> {
+export async function insertProposal(ctx: ServiceContext, row: ProposalRow): Promise<void> {
   try {
     await ctx.db.insert(proposals).values(row);
   } catch (err) {

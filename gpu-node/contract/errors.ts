@@ -10,12 +10,21 @@ export const ErrorCode = z.enum([
   "invalid_request",
   "invalid_json",
   "invalid_model_id",
+  /** The edge's /v1 (OpenAI) surface: a field with a bad value (OpenAI answers these with 400). */
+  "invalid_parameter",
+  /** The edge's /v1 surface: a field OpenAI defines that we refuse because ignoring it would
+   * change the answer (tools, logprobs, n > 1, ...), or a field OpenAI does not define. */
+  "unsupported_parameter",
+  /** The edge's /v1 surface: `model` names no model we serve. */
+  "model_not_found",
   "unauthorized",
   "not_found",
   "method_not_allowed",
   "payload_too_large",
   "unsupported_media_type",
   "prompt_too_long",
+  /** A JSON Schema outside the structured-output subset (the GPU node's any-schema routes). */
+  "unsupported_schema",
   "budget_too_small",
   "queue_full",
   "model_not_loaded",
@@ -35,12 +44,16 @@ export const ERROR_STATUS = {
   invalid_request: 422,
   invalid_json: 400,
   invalid_model_id: 400,
+  invalid_parameter: 400,
+  unsupported_parameter: 400,
+  model_not_found: 404,
   unauthorized: 401,
   not_found: 404,
   method_not_allowed: 405,
   payload_too_large: 413,
   unsupported_media_type: 415,
   prompt_too_long: 400,
+  unsupported_schema: 400,
   budget_too_small: 422,
   queue_full: 429,
   model_not_loaded: 503,

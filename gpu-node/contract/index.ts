@@ -229,6 +229,8 @@ export const ModelHealth = z.object({
   progress: z.number().min(0).max(1).optional(),
   /** Why loading failed, e.g. "model file not found: /models/x.gguf (run `npm run models:pull`)". */
   error: z.string().optional(),
+  /** Tokens the model's context holds (prompt + answer), when the node knows it. */
+  context_length: z.number().int().positive().optional(),
   /** Requests waiting + running / allowed. */
   queue: z
     .object({ running: z.number().int(), waiting: z.number().int(), capacity: z.number().int() })

@@ -53,6 +53,11 @@ export interface EdgeHarness {
   /** What /health reports as edge.version. */
   version: string;
   request(path: string, init?: RequestInit): Promise<Response>;
+  /** The edge's base URL and a fetch that reaches it (in-process: app.request), e.g. for an SDK. */
+  baseUrl: string;
+  fetch: typeof fetch;
+  /** A key the edge accepts (or a placeholder when it has none), for SDK clients. */
+  apiKey: string;
   post(path: string, body: unknown, headers?: Record<string, string>): Promise<Response>;
   /**
    * The seed-shaped JSONL lines recorded so far, in order. Node: what the edge appended to its
@@ -145,15 +150,18 @@ function buildInProcess(
     version: "test",
     runtime: "node",
   });
-  const http = requester("http://edge.test", (url, init) =>
-    Promise.resolve(app.request(url, init)),
-  );
+  const send = (url: string | URL | Request, init?: RequestInit) =>
+    Promise.resolve(app.request(url instanceof Request ? url : String(url), init));
+  const http = requester("http://edge.test", send);
   return {
     target,
     db,
     gpu,
     version: "test",
     ...http,
+    baseUrl: "http://edge.test",
+    fetch: send as typeof fetch,
+    apiKey: settings.API_KEYS[0] ?? "no-key-needed",
     recorded: async () => ({ log: [...mirrored.log], feedback: [...mirrored.feedback] }),
     close: async () => {
       transport.close();
@@ -193,6 +201,9 @@ async function startOnWorkers(
     gpu,
     version: VERSION,
     ...http,
+    baseUrl: worker.url,
+    fetch: (input, init) => fetch(input, init),
+    apiKey: testSetsKeys ? (env.API_KEYS?.split(",")[0] ?? "") : WORKER_TEST_KEY,
     recorded: async () => {
       const lines: RecordedLines = { log: [], feedback: [] };
       for await (const line of exportLines(db.db, { kind: "log" })) lines.log.push(line);

@@ -78,6 +78,12 @@ describe("the Worker refuses to serve when misconfigured", () => {
       expect(body.error).toContain("wrangler secret put API_KEYS");
     }
     expect(await captured.waitFor(/edge misconfigured/)).toContain("API_KEYS");
+    // The OpenAI-compatible surface answers in its own envelope.
+    const v1 = await fetch(`${worker.url}/v1/models`);
+    expect(v1.status).toBe(503);
+    const v1Body = (await v1.json()) as { error: { code: string; message: string } };
+    expect(v1Body.error.code).toBe("misconfigured");
+    expect(v1Body.error.message).toContain("API_KEYS");
     await worker.close();
     worker = undefined;
   });
