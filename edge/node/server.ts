@@ -13,6 +13,7 @@ import { systemClock } from "../env.ts";
 import { gpuClientFromSettings } from "../gpu-client.ts";
 import { assertSafeExposure, type EdgeSettings, parseEdgeSettings } from "../settings.ts";
 import { VERSION } from "../version.ts";
+import { nodeAssets } from "./assets.ts";
 import { createFileMirror } from "./jsonl-mirror.ts";
 
 export interface RunningEdge {
@@ -58,6 +59,7 @@ export async function startEdge(
     mirror,
     version: VERSION,
     runtime: "node",
+    assets: nodeAssets(),
   });
 
   const tls =

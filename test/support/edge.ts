@@ -11,6 +11,7 @@ import pino from "pino";
 import { createApp } from "../../edge/app.ts";
 import { type Clock, type RecordMirror, systemClock } from "../../edge/env.ts";
 import { gpuClientFromSettings } from "../../edge/gpu-client.ts";
+import { nodeAssets } from "../../edge/node/assets.ts";
 import { exportLines } from "../../edge/services/export.ts";
 import { parseEdgeSettings } from "../../edge/settings.ts";
 import { createTestDatabase, DB_KINDS, type DbKind, type TestDatabase } from "./db.ts";
@@ -135,6 +136,7 @@ function buildInProcess({ target, db, gpu, env }: Parts, clock?: Clock): EdgeHar
     mirror,
     version: "test",
     runtime: "node",
+    assets: nodeAssets(),
   });
   const http = requester("http://edge.test", (url, init) =>
     Promise.resolve(app.request(url, init)),
