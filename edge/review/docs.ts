@@ -19,6 +19,9 @@ export function registerDocs(app: OpenAPIHono<AppEnv>, assets: StaticAssets | un
       cdn: API_REFERENCE_JS,
       withDefaultFonts: false,
       telemetry: false,
+      // No "Ask AI" (Scalar's hosted agent) and no promotional developer tools: offline page.
+      agent: { disabled: true },
+      showDeveloperTools: "never",
     }),
   );
   app.get(API_REFERENCE_JS, async (c) => {

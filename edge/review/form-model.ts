@@ -27,7 +27,7 @@ export interface FieldSpec {
 const LABELS: Partial<Record<FieldName, { label: string; hint?: string }>> = {
   ticker: { label: "Ticker" },
   action: { label: "Action" },
-  side: { label: "Side", hint: "Optional." },
+  side: { label: "Side" },
   new_stop_pct: { label: "New stop (%)", hint: "Empty means none (null)." },
   new_target_pct: { label: "New target (%)", hint: "Empty means none (null)." },
   confidence: { label: "Confidence", hint: "From 0 to 1." },

@@ -379,7 +379,7 @@ export function createReviewRoutes(options: { sessions: Sessions; clock: Clock }
         message = "Nothing to store: change a field, choose a rating or write a comment.";
       }
     } else {
-      message = "Nothing was stored: correct the fields marked below.";
+      message = "Nothing was stored: correct the fields marked in red.";
     }
     if (!feedback || !proposal.ok) {
       return render(

@@ -4,7 +4,6 @@
  * page's polling for new proposals); `before` towards older ones.
  */
 import { and, desc, eq, type SQL, sql } from "drizzle-orm";
-import { feedbackItems } from "../../db/schema/feedback.ts";
 import { type ProposalEndpoint, proposals } from "../../db/schema/proposals.ts";
 import type { TradeProposal } from "../../gpu-node/contract/index.ts";
 import type { ServiceContext } from "../env.ts";
@@ -58,11 +57,13 @@ export function decodeCursor(text: string | undefined): Cursor | undefined {
   return { at, id: (m[2] as string).toLowerCase() };
 }
 
-const feedbackCountSql = sql<number>`(select count(*) from ${feedbackItems} where ${feedbackItems.transactionId} = ${proposals.transactionId})`;
+// Written out with table names: drizzle leaves columns of a one-table query unqualified, and an
+// unqualified transaction_id inside the subquery would be the subquery's own.
+const feedbackCountSql = sql<number>`(select count(*) from feedback_items f where f.transaction_id = "proposals"."transaction_id")`;
 
 /** The filters as SQL conditions (shared with the queue). */
 export function filterConditions(f: ListFilters): (SQL | undefined)[] {
-  const has = sql`exists (select 1 from ${feedbackItems} where ${feedbackItems.transactionId} = ${proposals.transactionId})`;
+  const has = sql`exists (select 1 from feedback_items f where f.transaction_id = "proposals"."transaction_id")`;
   return [
     f.ticker
       ? sql`upper(${proposals.phi3Proposal}->>'ticker') = ${f.ticker.trim().toUpperCase()}`

@@ -32,7 +32,7 @@ function showErrors(form: HTMLFormElement, errors: Record<string, string | undef
   const summary = form.querySelector<HTMLElement>("#form-error");
   if (summary) {
     summary.hidden = !first;
-    summary.textContent = first ? "Nothing was sent: correct the fields marked below." : "";
+    summary.textContent = first ? "Nothing was sent: correct the fields marked in red." : "";
   }
   first?.focus();
   return first === undefined;
@@ -81,11 +81,12 @@ function setUpPolling(): void {
   setTimeout(poll, POLL_MS);
 }
 
+/** Whether keys typed now go into a field (a focused radio button or checkbox does not count). */
 function typing(target: EventTarget | null): boolean {
-  return (
-    target instanceof HTMLElement &&
-    (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))
-  );
+  if (!(target instanceof HTMLElement)) return false;
+  if (target instanceof HTMLInputElement)
+    return !/^(radio|checkbox|button|submit)$/.test(target.type);
+  return target.isContentEditable || /^(TEXTAREA|SELECT)$/.test(target.tagName);
 }
 
 function setUpQueueKeys(): void {
