@@ -52,6 +52,8 @@ export interface EdgeHarness {
   gpu: StandInGpuNode;
   /** What /health reports as edge.version. */
   version: string;
+  /** Workers only: the Worker's real http://127.0.0.1:port (for a browser). */
+  baseUrl?: string;
   request(path: string, init?: RequestInit): Promise<Response>;
   post(path: string, body: unknown, headers?: Record<string, string>): Promise<Response>;
   /**
@@ -184,6 +186,7 @@ async function startOnWorkers(
     db,
     gpu,
     version: VERSION,
+    baseUrl: worker.url,
     ...http,
     recorded: async () => {
       const lines: RecordedLines = { log: [], feedback: [] };
