@@ -35,6 +35,8 @@ table.list tr.fresh { background: #fff7d6; }
 .grid { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 18px; }
 @media (max-width: 900px) { .grid { grid-template-columns: 1fr; } }
 .panel { background: var(--panel); border-radius: 8px; padding: 10px 14px; }
+.grid > div > section + section { margin-top: 14px; }
+.grid > section.panel form h2 { margin-top: 6px; }
 pre { white-space: pre-wrap; word-break: break-word; background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 8px; margin: 6px 0; max-height: 22em; overflow: auto; font-size: .88rem; }
 dl.kv { display: grid; grid-template-columns: max-content 1fr; gap: 2px 14px; margin: 6px 0; }
 dl.kv dt { font-weight: 600; } dl.kv dd { margin: 0; }

@@ -189,6 +189,7 @@ describe("the feedback loop in a browser (open on loopback, no API_KEYS)", () =>
     expect(await page.locator("#augmented-prompt").textContent()).toContain(
       "Wait for the close before acting",
     );
+    await page.evaluate(() => document.querySelector("#aug-h")?.scrollIntoView());
     await screenshot(page, "review-proposal-with-example");
     await link.click();
     await page.waitForURL(`${s.url}/review/${firstTx}#feedback-${item?.id}`);

@@ -199,58 +199,47 @@ export function ProposalBody(p: {
   return (
     <>
       <div class="grid">
-        <section aria-labelledby="prop-h" class="panel">
-          <h2 id="prop-h">Proposal</h2>
-          <ProposalFields proposal={row.phi3Proposal} />
-          <dl class="kv">
-            <dt>Recorded</dt>
-            <dd>{fmtTime(row.createdAt)} UTC</dd>
-            <dt>Endpoint</dt>
-            <dd>{row.endpoint}</dd>
-            <dt>Transaction id</dt>
-            <dd>
-              <code>{row.transactionId}</code>
-            </dd>
-          </dl>
-        </section>
-        <section aria-labelledby="hermes-h" class="panel">
-          <h2 id="hermes-h">Hermes assessment</h2>
-          {row.hermesAssessment !== null ? (
-            <pre>{row.hermesAssessment}</pre>
-          ) : row.hermesError ? (
-            <p class="problem">The critique failed: {row.hermesError}</p>
-          ) : (
-            <p class="muted">None: this endpoint ({row.endpoint}) does not ask Hermes.</p>
-          )}
-          <h2 id="numbers-h">Tokens and timings</h2>
-          <dl class="kv" aria-labelledby="numbers-h">
-            <dt>Phi-3</dt>
-            <dd>
-              {row.phi3PromptTokens} prompt + {row.phi3CompletionTokens} completion tokens (
-              {row.phi3Model}), max_length {row.maxLength}
-            </dd>
-            {row.hermesModel ? (
-              <>
-                <dt>Hermes</dt>
-                <dd>
-                  {row.hermesPromptTokens ?? "?"} prompt + {row.hermesCompletionTokens ?? "?"}{" "}
-                  completion tokens ({row.hermesModel})
-                </dd>
-              </>
-            ) : null}
-            {Object.entries(t).map(([k, v]) => (
-              <>
-                <dt>{k.replace(/_ms$/, "")}</dt>
-                <dd>{String(v)} ms</dd>
-              </>
-            ))}
-          </dl>
+        <div>
+          <section aria-labelledby="prop-h" class="panel">
+            <h2 id="prop-h">Proposal</h2>
+            <ProposalFields proposal={row.phi3Proposal} />
+            <dl class="kv">
+              <dt>Recorded</dt>
+              <dd>{fmtTime(row.createdAt)} UTC</dd>
+              <dt>Endpoint</dt>
+              <dd>{row.endpoint}</dd>
+              <dt>Transaction id</dt>
+              <dd>
+                <code>{row.transactionId}</code>
+              </dd>
+            </dl>
+          </section>
+          <section aria-labelledby="prompt-h">
+            <h2 id="prompt-h">Prompt</h2>
+            <pre id="prompt">{row.prompt}</pre>
+          </section>
+          <section aria-labelledby="hermes-h" class="panel">
+            <h2 id="hermes-h">Hermes assessment</h2>
+            {row.hermesAssessment !== null ? (
+              <pre>{row.hermesAssessment}</pre>
+            ) : row.hermesError ? (
+              <p class="problem">The critique failed: {row.hermesError}</p>
+            ) : (
+              <p class="muted">None: this endpoint ({row.endpoint}) does not ask Hermes.</p>
+            )}
+          </section>
+        </div>
+        <section class="panel" aria-labelledby="correct-h">
+          <CorrectionForm
+            transactionId={row.transactionId}
+            values={p.form.values}
+            errors={p.form.errors}
+            message={p.form.message}
+            csrf={p.csrf}
+            returnTo={p.returnTo}
+          />
         </section>
       </div>
-      <section aria-labelledby="prompt-h">
-        <h2 id="prompt-h">Prompt</h2>
-        <pre id="prompt">{row.prompt}</pre>
-      </section>
       <section aria-labelledby="aug-h">
         <h2 id="aug-h">Augmented prompt (as sent to Phi-3)</h2>
         {examples.length === 0 ? (
@@ -287,22 +276,39 @@ export function ProposalBody(p: {
           <pre id="augmented-prompt">{row.augmentedPrompt}</pre>
         </details>
       </section>
+      <div class="grid">
+        <section aria-labelledby="numbers-h" class="panel">
+          <h2 id="numbers-h">Tokens and timings</h2>
+          <dl class="kv" aria-labelledby="numbers-h">
+            <dt>Phi-3</dt>
+            <dd>
+              {row.phi3PromptTokens} prompt + {row.phi3CompletionTokens} completion tokens (
+              {row.phi3Model}), max_length {row.maxLength}
+            </dd>
+            {row.hermesModel ? (
+              <>
+                <dt>Hermes</dt>
+                <dd>
+                  {row.hermesPromptTokens ?? "?"} prompt + {row.hermesCompletionTokens ?? "?"}{" "}
+                  completion tokens ({row.hermesModel})
+                </dd>
+              </>
+            ) : null}
+            {Object.entries(t).map(([k, v]) => (
+              <>
+                <dt>{k.replace(/_ms$/, "")}</dt>
+                <dd>{String(v)} ms</dd>
+              </>
+            ))}
+          </dl>
+        </section>
+      </div>
       <section aria-labelledby="fb-h">
         <h2 id="fb-h">Feedback so far ({feedback.length})</h2>
         {feedback.length === 0 ? <p class="muted">None yet.</p> : null}
         {feedback.map((item) => (
           <FeedbackItem item={item} stored={p.stored === String(item.id)} />
         ))}
-      </section>
-      <section class="panel" aria-labelledby="correct-h">
-        <CorrectionForm
-          transactionId={row.transactionId}
-          values={p.form.values}
-          errors={p.form.errors}
-          message={p.form.message}
-          csrf={p.csrf}
-          returnTo={p.returnTo}
-        />
       </section>
     </>
   );
