@@ -29,6 +29,17 @@ async function newPage(): Promise<Page> {
   return context.newPage();
 }
 
+/** Form controls a screen reader could not name (no label, no aria-label). */
+const unlabelled = (page: Page) =>
+  page.evaluate(() =>
+    [...document.querySelectorAll<HTMLInputElement>("input, select, textarea, button")]
+      .filter((el) => el.type !== "hidden")
+      .filter(
+        (el) => !(el.labels?.length || el.getAttribute("aria-label") || el.textContent?.trim()),
+      )
+      .map((el) => el.outerHTML.slice(0, 80)),
+  );
+
 const feedbackCount = async (s: ReviewServer) =>
   Number((await s.db.db.select({ n: count() }).from(feedbackItems))[0]?.n ?? -1);
 
@@ -60,6 +71,7 @@ describe("the feedback loop in a browser (open on loopback, no API_KEYS)", () =>
     expect(await row.locator("td").nth(4).textContent()).toBe("0.50");
     expect(await row.locator("td").nth(5).textContent()).toContain("Stand-in proposal for AAPL");
     expect(await row.locator("td").nth(6).textContent()).toBe("0");
+    expect(await unlabelled(page)).toEqual([]);
     await screenshot(page, "review-list");
   });
 
@@ -74,6 +86,22 @@ describe("the feedback loop in a browser (open on loopback, no API_KEYS)", () =>
     expect(await page.inputValue("#f-action")).toBe("adjust");
     expect(await page.inputValue("#f-new_stop_pct")).toBe("5");
     expect(await page.inputValue("#f-new_target_pct")).toBe("");
+    expect(await unlabelled(page)).toEqual([]);
+    // Tab order follows the form: ticker, action, side, stop, target, confidence, rationale.
+    await page.focus("#f-ticker");
+    const order = [];
+    for (let i = 0; i < 6; i++) {
+      await page.keyboard.press("Tab");
+      order.push(await page.evaluate(() => document.activeElement?.id));
+    }
+    expect(order).toEqual([
+      "f-action",
+      "f-side",
+      "f-new_stop_pct",
+      "f-new_target_pct",
+      "f-confidence",
+      "f-rationale",
+    ]);
     await screenshot(page, "review-proposal");
 
     const posts: string[] = [];
