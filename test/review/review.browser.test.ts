@@ -72,7 +72,6 @@ describe("the feedback loop in a browser (open on loopback, no API_KEYS)", () =>
     expect(await row.locator("td").nth(5).textContent()).toContain("Stand-in proposal for AAPL");
     expect(await row.locator("td").nth(6).textContent()).toBe("0");
     expect(await unlabelled(page)).toEqual([]);
-    await screenshot(page, "review-list");
   });
 
   it("refuses a confidence of 1.5 on the page: a message at the field, nothing sent or stored", async () => {
@@ -198,6 +197,7 @@ describe("the feedback loop in a browser (open on loopback, no API_KEYS)", () =>
     const top = page.locator("#rows tr").first();
     expect(await top.getAttribute("class"), await page.locator("#rows").innerHTML()).toBe("fresh");
     expect(await top.locator("td").nth(6).textContent()).toBe("0");
+    await screenshot(page, "review-list");
   });
 
   it("the next similar proposal used the correction as an example, and both pages say so", async () => {
