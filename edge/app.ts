@@ -171,7 +171,10 @@ export function createApp(deps: AppDeps) {
     scheme: "bearer",
   });
   registerDocs(app, deps.assets);
-  app.route("/review", createReviewRoutes({ sessions, clock: deps.clock }) as never);
+  app.route(
+    "/review",
+    createReviewRoutes({ sessions, clock: deps.clock, runtime: deps.runtime }) as never,
+  );
 
   app.notFound(notFound);
   app.onError(onError);

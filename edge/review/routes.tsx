@@ -85,8 +85,13 @@ async function formValues(c: RC): Promise<FormValues> {
   return out;
 }
 
-export function createReviewRoutes(options: { sessions: Sessions; clock: Clock }) {
-  const { sessions, clock } = options;
+export function createReviewRoutes(options: {
+  sessions: Sessions;
+  clock: Clock;
+  /** "workers" trusts CF-Connecting-IP for the login limiter. */
+  runtime: string;
+}) {
+  const { sessions, clock, runtime } = options;
   const limiter = createLoginLimiter({
     max: LOGIN_ATTEMPTS_PER_MINUTE,
     windowMs: 60_000,
@@ -133,7 +138,7 @@ export function createReviewRoutes(options: { sessions: Sessions; clock: Clock }
     if (sessions.open) return c.redirect("/review", 303);
     const values = await formValues(c);
     const next = safeNext(values.next);
-    const client = clientOf(c);
+    const client = clientOf(c, runtime);
     const wait = limiter.retryAfterS(client);
     if (wait > 0) {
       c.header("retry-after", String(wait));

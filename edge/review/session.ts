@@ -131,7 +131,8 @@ export function createSessions(options: {
 
 /**
  * Wrong keys allowed per client in a sliding window (in memory: per process on Node, per isolate
- * on Workers). The client is Cloudflare's connecting IP when present, else one shared bucket.
+ * on Workers). The client is Cloudflare's connecting IP on Workers (set by Cloudflare, not the
+ * caller); on Node, where any caller could send that header, one shared count.
  */
 export function createLoginLimiter(options: { max: number; windowMs: number; clock: Clock }) {
   const failures = new Map<string, number[]>();
@@ -163,6 +164,6 @@ export function createLoginLimiter(options: { max: number; windowMs: number; clo
   };
 }
 
-export function clientOf(c: Context): string {
-  return c.req.header("cf-connecting-ip") ?? "any";
+export function clientOf(c: Context, runtime: string): string {
+  return (runtime === "workers" ? c.req.header("cf-connecting-ip") : undefined) ?? "any";
 }

@@ -93,4 +93,26 @@ describe("review sessions", () => {
     );
     expect(api.status).toBe(415);
   });
+
+  it("on Node a CF-Connecting-IP header does not buy a fresh count of wrong keys", async () => {
+    const h = await createEdgeHarness({ kind: "pglite", env: { API_KEYS: "key-a" } });
+    try {
+      for (let i = 0; i < 5; i++) {
+        const res = await h.request(
+          "/review/login",
+          form({ key: `wrong-${i}` }, { "cf-connecting-ip": `203.0.113.${i}` }),
+        );
+        expect(res.status).toBe(401);
+      }
+      const res = await h.request(
+        "/review/login",
+        form({ key: "key-a" }, { "cf-connecting-ip": "203.0.113.99" }),
+      );
+      expect(res.status).toBe(429);
+      expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
+      expect(await res.text()).toContain("Too many wrong keys.");
+    } finally {
+      await h.close();
+    }
+  });
 });
