@@ -89,7 +89,9 @@ describe("with API_KEYS: login, session cookie, logout, expiry", () => {
     expect(await page.evaluate(() => document.cookie)).toBe("");
   });
 
-  it("the session opens /docs and /openapi.json (a browser sends no bearer header)", async () => {
+  it("the session opens /docs and /openapi.json (a browser sends no bearer header)", {
+    timeout: 120_000,
+  }, async () => {
     const res = await page.goto(`${s.url}/openapi.json`);
     expect(res?.status()).toBe(200);
     expect(((await res?.json()) as { openapi?: string } | undefined)?.openapi).toBe("3.1.0");
@@ -98,7 +100,7 @@ describe("with API_KEYS: login, session cookie, logout, expiry", () => {
     await page
       .getByText("A trade proposal from Phi-3 (schema-constrained JSON)")
       .first()
-      .waitFor({ timeout: 30_000 });
+      .waitFor({ timeout: 60_000 });
   });
 
   it("a tampered cookie is no session", async () => {

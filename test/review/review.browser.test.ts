@@ -319,7 +319,9 @@ describe("/docs in a browser", () => {
     await s?.close();
   });
 
-  it("renders the API reference with no request leaving the machine", async () => {
+  it("renders the API reference with no request leaving the machine", {
+    timeout: 120_000,
+  }, async () => {
     const page = await newPage();
     const outside = await blockOtherOrigins(page, s.url);
     const local: string[] = [];
@@ -328,7 +330,7 @@ describe("/docs in a browser", () => {
     await page
       .getByText("A trade proposal from Phi-3 (schema-constrained JSON)")
       .first()
-      .waitFor({ timeout: 30_000 });
+      .waitFor({ timeout: 60_000 });
     expect(local).toContain(`${s.url}/docs/assets/api-reference.js`);
     expect(local).toContain(`${s.url}/openapi.json`);
     await screenshot(page, "docs");

@@ -78,12 +78,14 @@ describe.skipIf(!TEST_DATABASE_URL)(
       expect(await page.locator("#queue-empty").textContent()).toContain("Nothing left");
     });
 
-    it("renders /docs from the Worker's own bundle, nothing fetched from outside", async () => {
+    it("renders /docs from the Worker's own bundle, nothing fetched from outside", {
+      timeout: 120_000,
+    }, async () => {
       await page.goto(`${base}/docs`);
       await page
         .getByText("A trade proposal from Phi-3 (schema-constrained JSON)")
         .first()
-        .waitFor({ timeout: 30_000 });
+        .waitFor({ timeout: 60_000 });
       expect(outside).toEqual([]);
     });
   },
