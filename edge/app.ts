@@ -171,6 +171,8 @@ export function createApp(deps: AppDeps) {
     scheme: "bearer",
   });
   registerDocs(app, deps.assets);
+  // The review sub-app adds its own variables (session, csrf) to AppEnv's; Hono's route() types
+  // want the parent's env exactly, hence the cast.
   app.route(
     "/review",
     createReviewRoutes({ sessions, clock: deps.clock, runtime: deps.runtime }) as never,
