@@ -3,7 +3,6 @@
  * The entries (node.ts, worker.ts) only parse their environment, build deps and serve.
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { Scalar } from "@scalar/hono-api-reference";
 import type { MiddlewareHandler } from "hono";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
@@ -19,6 +18,11 @@ import {
   onError,
 } from "./errors.ts";
 import { bodySizeLimit, jsonBodyGuard } from "./routes/body-guard.ts";
+import { browserAccess, isReviewPath } from "./review/access.ts";
+import { registerDocs } from "./review/docs.ts";
+import { createReviewRoutes } from "./review/routes.tsx";
+import { createSessions, type Sessions } from "./review/session.ts";
+import { registerDatasets } from "./routes/datasets.ts";
 import { registerFeedback } from "./routes/feedback.ts";
 import { registerGenerate } from "./routes/generate.ts";
 import { registerHealth } from "./routes/health.ts";
@@ -33,6 +37,12 @@ const PUBLIC_PATHS = new Set(["/health", "/health/"]);
 export function createApp(deps: AppDeps) {
   const { settings, logger } = deps;
   const newId = deps.newId ?? (() => crypto.randomUUID());
+  const sessions = createSessions({
+    keys: settings.API_KEYS,
+    secret: settings.SESSION_SECRET,
+    ttlS: settings.SESSION_TTL_S,
+    clock: deps.clock,
+  });
 
   // strict: false serves every path with and without its trailing slash (the seed's clients use
   // "/generate/"); routes are declared without it.
@@ -87,10 +97,11 @@ export function createApp(deps: AppDeps) {
     }),
   );
 
-  if (settings.API_KEYS.length > 0) app.use("*", apiKeyAuth(settings.API_KEYS));
+  if (settings.API_KEYS.length > 0) app.use("*", apiKeyAuth(settings.API_KEYS, sessions));
 
   app.use("*", async (c, next) => {
-    if (c.req.method === "POST") {
+    // The review pages post HTML forms (with their own CSRF check).
+    if (c.req.method === "POST" && !isReviewPath(c.req.path)) {
       const type = c.req.header("content-type") ?? "";
       if (!/^application\/([\w.-]+\+)?json\s*(;|$)/i.test(type)) {
         throw new ApiError(
@@ -131,6 +142,7 @@ export function createApp(deps: AppDeps) {
   registerFeedback(app);
   registerListModels(app);
   registerChatCompletions(app);
+  registerDatasets(app);
   registerHealth(app, {
     version: deps.version,
     runtime: deps.runtime,
@@ -155,7 +167,13 @@ export function createApp(deps: AppDeps) {
     type: "http",
     scheme: "bearer",
   });
-  app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "LLM sidecar API" }));
+  registerDocs(app, deps.assets);
+  // The review sub-app adds its own variables (session, csrf) to AppEnv's; Hono's route() types
+  // want the parent's env exactly, hence the cast.
+  app.route(
+    "/review",
+    createReviewRoutes({ sessions, clock: deps.clock, runtime: deps.runtime }) as never,
+  );
 
   app.notFound(notFound);
   app.onError(onError);
@@ -164,9 +182,12 @@ export function createApp(deps: AppDeps) {
 
 export type App = ReturnType<typeof createApp>;
 
-function apiKeyAuth(keys: string[]): MiddlewareHandler<AppEnv> {
+function apiKeyAuth(keys: string[], sessions: Sessions): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     if (PUBLIC_PATHS.has(c.req.path)) return next();
+    const browser = await browserAccess(c, sessions);
+    if (browser === "pass") return next();
+    if (browser === "login") return c.redirect(`/review/login?next=${c.req.path}`, 303);
     const header = c.req.header("authorization") ?? "";
     const match = /^Bearer\s+(.+)$/i.exec(header);
     const given = match?.[1]?.trim();

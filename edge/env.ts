@@ -22,6 +22,12 @@ export interface RecordMirror {
   appendFeedback(line: Record<string, unknown>): void;
 }
 
+/** Large static files the entry provides (Node reads node_modules; the Worker bundles them). */
+export interface StaticAssets {
+  /** @scalar/api-reference's standalone browser script, for /docs. */
+  apiReferenceJs(): Promise<string | ArrayBuffer> | string | ArrayBuffer;
+}
+
 export interface AppDeps {
   settings: EdgeSettings;
   /** The database, or a per-request factory (Workers + Hyperdrive want a client per request). */
@@ -36,6 +42,8 @@ export interface AppDeps {
   /** Runtime name shown in /health ("node" or "workers"). */
   runtime: string;
   newId?: () => string;
+  /** Absent: /docs renders, but its script answers 404. */
+  assets?: StaticAssets;
 }
 
 /** What every service function gets: fn({ ctx, input }). */

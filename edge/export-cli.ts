@@ -4,12 +4,11 @@
  * streaming, with progress on stderr. Reads DATABASE_URL / DATA_DIR like the edge.
  */
 
-import { once } from "node:events";
-import { createWriteStream } from "node:fs";
 import { parseArgs } from "node:util";
 import { migrateDatabase, openDatabase } from "../db/migrate.ts";
 import { DataDirectoryInUseError } from "../db/pglite-lock.ts";
 import { TIMESTAMP_MAX, TIMESTAMP_MIN } from "./routes/schemas.ts";
+import { writeNdjsonFile } from "./node/ndjson-file.ts";
 import { countExport, type ExportKind, exportLines } from "./services/export.ts";
 import { parseEdgeSettings, SettingsError } from "./settings.ts";
 
@@ -70,27 +69,12 @@ async function main(): Promise<void> {
   try {
     await migrateDatabase(handle);
     const total = await countExport(handle.db, { kind, since });
-    const out = createWriteStream(values.out);
-    let written = 0;
-    let lastReport = 0;
-    const report = (final = false) => {
-      const pct = total > 0 ? Math.floor((written / total) * 100) : 100;
-      process.stderr.write(`\rexport ${kind}: ${written}/${total} (${pct}%)${final ? "\n" : ""}`);
-    };
-    report();
-    for await (const line of exportLines(handle.db, { kind, since })) {
-      if (!out.write(`${JSON.stringify(line)}\n`)) await once(out, "drain");
-      written++;
-      if (Date.now() - lastReport > 250) {
-        lastReport = Date.now();
-        report();
-      }
-    }
-    await new Promise<void>((resolve, reject) =>
-      out.end((err?: Error | null) => (err ? reject(err) : resolve())),
-    );
-    report(true);
-    process.stderr.write(`wrote ${written} line(s) to ${values.out}\n`);
+    await writeNdjsonFile({
+      lines: exportLines(handle.db, { kind, since }),
+      total,
+      out: values.out,
+      label: `export ${kind}`,
+    });
   } finally {
     await handle.close();
   }

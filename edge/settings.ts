@@ -40,6 +40,10 @@ export const EdgeSettingsSchema = z.object({
           .filter((k) => k.length > 0)
       : [],
   ),
+  /** Signs the review page's session cookies. Unset: derived from API_KEYS (random per process
+   * when there are none). */
+  SESSION_SECRET: optionalString,
+  SESSION_TTL_S: int(60, 30 * 86_400).default(43_200),
   TLS_CERT_FILE: optionalString,
   TLS_KEY_FILE: optionalString,
   REQUEST_TIMEOUT_MS: int(1000, 3_600_000).default(120_000),

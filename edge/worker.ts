@@ -14,6 +14,9 @@ import type { Context, ExecutionContext } from "hono";
 import { createPostgresDatabase } from "../db/client-postgres.ts";
 import type { DatabaseHandle } from "../db/database.ts";
 import type { ErrorBody } from "../gpu-node/contract/index.ts";
+// A Text module (wrangler.toml [[rules]]): /docs serves Scalar's script from the bundle.
+// @ts-expect-error: a text import has no type declarations (and the package does not export it).
+import apiReferenceJs from "../node_modules/@scalar/api-reference/dist/browser/standalone.js";
 import { createApp } from "./app.ts";
 import { type AppEnv, type Logger, noopMirror, systemClock } from "./env.ts";
 import { isOpenAiPath, type OpenAiErrorBody, openAiErrorBody } from "./errors.ts";
@@ -121,6 +124,7 @@ function build(env: WorkerEnv): Built {
     mirror: noopMirror,
     version: VERSION,
     runtime: "workers",
+    assets: { apiReferenceJs: () => apiReferenceJs as string },
   });
   return { app, settings };
 }

@@ -20,6 +20,7 @@ import {
 } from "../settings.ts";
 import { VERSION } from "../version.ts";
 import { createNodeGpuTransport } from "./gpu-transport.ts";
+import { nodeAssets } from "./assets.ts";
 import { createFileMirror } from "./jsonl-mirror.ts";
 import { closeUnreadConnectionsCleanly } from "./lingering-close.ts";
 
@@ -84,6 +85,7 @@ export async function startEdge(
     mirror,
     version: VERSION,
     runtime: "node",
+    assets: nodeAssets(),
   });
 
   const tls =

@@ -2,7 +2,7 @@
 import { eq } from "drizzle-orm";
 import { type FeedbackRow, type FeedbackType, feedbackItems } from "../../db/schema/feedback.ts";
 import { proposals } from "../../db/schema/proposals.ts";
-import type { TradeProposal } from "../../gpu-node/contract/index.ts";
+import { TradeProposal } from "../../gpu-node/contract/index.ts";
 import type { ServiceContext } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import { toFeedbackLine } from "./records.ts";
@@ -23,6 +23,21 @@ export async function submitFeedback({
   input: FeedbackInput;
 }): Promise<FeedbackRow> {
   const receivedAt = ctx.clock.now();
+  // Checked here too, whoever the caller (the JSON route, the review form): a worked example
+  // must satisfy the trade schema.
+  if (input.correctedProposal !== undefined) {
+    const checked = TradeProposal.safeParse(input.correctedProposal);
+    if (!checked.success) {
+      const issue = checked.error.issues[0];
+      throw new ApiError(
+        "invalid_request",
+        `Invalid corrected_proposal: ${issue?.path.join(".") ?? ""}: ${issue?.message ?? "invalid"}`,
+        {
+          issues: checked.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
+        },
+      );
+    }
+  }
   let proposal: { prompt: string } | undefined;
   try {
     [proposal] = await ctx.db

@@ -12,6 +12,7 @@ import { createApp } from "../../edge/app.ts";
 import { type Clock, type Logger, type RecordMirror, systemClock } from "../../edge/env.ts";
 import { gpuClientFromSettings } from "../../edge/gpu-client.ts";
 import { createNodeGpuTransport } from "../../edge/node/gpu-transport.ts";
+import { nodeAssets } from "../../edge/node/assets.ts";
 import { exportLines } from "../../edge/services/export.ts";
 import { parseEdgeSettings } from "../../edge/settings.ts";
 import { createTestDatabase, DB_KINDS, type DbKind, type TestDatabase } from "./db.ts";
@@ -149,6 +150,7 @@ function buildInProcess(
     mirror,
     version: "test",
     runtime: "node",
+    assets: nodeAssets(),
   });
   const send = (url: string | URL | Request, init?: RequestInit) =>
     Promise.resolve(app.request(url instanceof Request ? url : String(url), init));
@@ -201,6 +203,7 @@ async function startOnWorkers(
     gpu,
     version: VERSION,
     ...http,
+    // A real http://127.0.0.1:port (a browser can open it).
     baseUrl: worker.url,
     fetch: (input, init) => fetch(input, init),
     apiKey: testSetsKeys ? (env.API_KEYS?.split(",")[0] ?? "") : WORKER_TEST_KEY,
