@@ -62,6 +62,13 @@ export function createApp(deps: AppDeps) {
     };
     if (status >= 500) logger.warn(line, "request");
     else logger.info(line, "request");
+    // The route pattern, never the raw path: unknown paths must not grow the label set.
+    deps.metrics?.request(
+      c.req.routePath === "*" || c.req.routePath === "/*" ? "unmatched" : c.req.routePath,
+      c.req.method,
+      status,
+      (performance.now() - started) / 1000,
+    );
   });
 
   app.use(
@@ -108,6 +115,7 @@ export function createApp(deps: AppDeps) {
       requestId: c.get("requestId"),
       signal,
       newId,
+      ...(deps.metrics ? { metrics: deps.metrics } : {}),
     });
     await next();
   });
@@ -142,6 +150,15 @@ export function createApp(deps: AppDeps) {
     databaseKind: deps.databaseKind,
     timeoutMs: settings.HEALTH_TIMEOUT_MS,
   });
+
+  const metrics = deps.metrics;
+  if (metrics) {
+    // Behind the API key like everything else when API_KEYS is set (README: Metrics).
+    app.get("/metrics", async (c) => {
+      const { contentType, body } = await metrics.render();
+      return c.body(body, 200, { "content-type": contentType });
+    });
+  }
 
   app.doc31("/openapi.json", {
     openapi: "3.1.0",

@@ -2,6 +2,7 @@
 import type { Context } from "hono";
 import type { Database } from "../db/database.ts";
 import type { GpuClient } from "./gpu-client.ts";
+import type { EdgeMetrics } from "./metrics.ts";
 import type { EdgeSettings } from "./settings.ts";
 
 /** The part of pino the edge uses, so Workers can pass a console-backed logger. */
@@ -36,6 +37,8 @@ export interface AppDeps {
   /** Runtime name shown in /health ("node" or "workers"). */
   runtime: string;
   newId?: () => string;
+  /** Prometheus metrics on Node (served on GET /metrics); absent on Workers. */
+  metrics?: EdgeMetrics;
 }
 
 /** What every service function gets: fn({ ctx, input }). */
@@ -50,6 +53,8 @@ export interface ServiceContext {
   /** Aborted when the client goes away or the request's time is up. */
   signal: AbortSignal;
   newId: () => string;
+  /** Absent where the runtime keeps no metrics (Workers). */
+  metrics?: EdgeMetrics;
 }
 
 export type AppEnv = {

@@ -14,6 +14,7 @@ import { gpuClientFromSettings } from "../gpu-client.ts";
 import { assertSafeExposure, type EdgeSettings, parseEdgeSettings } from "../settings.ts";
 import { VERSION } from "../version.ts";
 import { createFileMirror } from "./jsonl-mirror.ts";
+import { createPrometheusMetrics } from "./metrics.ts";
 
 export interface RunningEdge {
   url: string;
@@ -58,6 +59,7 @@ export async function startEdge(
     mirror,
     version: VERSION,
     runtime: "node",
+    metrics: createPrometheusMetrics(),
   });
 
   const tls =

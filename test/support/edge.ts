@@ -11,6 +11,7 @@ import pino from "pino";
 import { createApp } from "../../edge/app.ts";
 import { type Clock, type RecordMirror, systemClock } from "../../edge/env.ts";
 import { gpuClientFromSettings } from "../../edge/gpu-client.ts";
+import type { EdgeMetrics } from "../../edge/metrics.ts";
 import { exportLines } from "../../edge/services/export.ts";
 import { parseEdgeSettings } from "../../edge/settings.ts";
 import { createTestDatabase, DB_KINDS, type DbKind, type TestDatabase } from "./db.ts";
@@ -71,6 +72,8 @@ export interface EdgeHarnessOptions {
   clock?: Clock;
   /** Point the edge at this URL instead of a stand-in (e.g. a closed port). */
   gpuUrl?: string;
+  /** In-process targets only: the edge's metrics (served on /metrics). */
+  metrics?: EdgeMetrics;
 }
 
 export async function createEdgeHarness(options: EdgeHarnessOptions): Promise<EdgeHarness> {
@@ -83,7 +86,7 @@ export async function createEdgeHarness(options: EdgeHarnessOptions): Promise<Ed
     const env = { GPU_NODE_URL: options.gpuUrl ?? gpu.url, LOG_LEVEL: "silent", ...options.env };
     const parts = { target, db, gpu, env };
     return target.runtime === "node"
-      ? buildInProcess(parts, options.clock)
+      ? buildInProcess(parts, options.clock, options.metrics)
       : await startOnWorkers(parts, options);
   } catch (err) {
     await gpu?.close();
@@ -118,7 +121,11 @@ function requester(
   return { request, post };
 }
 
-function buildInProcess({ target, db, gpu, env }: Parts, clock?: Clock): EdgeHarness {
+function buildInProcess(
+  { target, db, gpu, env }: Parts,
+  clock?: Clock,
+  metrics?: EdgeMetrics,
+): EdgeHarness {
   const settings = parseEdgeSettings(env);
   const mirrored: RecordedLines = { log: [], feedback: [] };
   const mirror: RecordMirror = {
@@ -135,6 +142,7 @@ function buildInProcess({ target, db, gpu, env }: Parts, clock?: Clock): EdgeHar
     mirror,
     version: "test",
     runtime: "node",
+    ...(metrics ? { metrics } : {}),
   });
   const http = requester("http://edge.test", (url, init) =>
     Promise.resolve(app.request(url, init)),
