@@ -27,6 +27,25 @@ export const EdgeSettingsSchema = z.object({
       .optional(),
   ),
   GPU_NODE_URL: z.url({ protocol: /^https?$/ }).default("http://127.0.0.1:8001"),
+  /** Several GPU nodes, comma-separated; when set it replaces GPU_NODE_URL. */
+  GPU_NODE_URLS: optionalString.pipe(
+    z
+      .string()
+      .optional()
+      .transform((v) =>
+        v
+          ? [
+              ...new Set(
+                v
+                  .split(",")
+                  .map((u) => u.trim())
+                  .filter(Boolean),
+              ),
+            ]
+          : [],
+      )
+      .pipe(z.array(z.url({ protocol: /^https?$/ }))),
+  ),
   GPU_NODE_TOKEN: optionalString,
   API_KEYS: optionalString.transform((v) =>
     v
@@ -89,6 +108,11 @@ export function parseEdgeSettings(env: Record<string, string | undefined>): Edge
     );
   }
   return settings;
+}
+
+/** The GPU nodes the edge uses: GPU_NODE_URLS when set, else GPU_NODE_URL. */
+export function gpuNodeUrls(settings: Pick<EdgeSettings, "GPU_NODE_URL" | "GPU_NODE_URLS">) {
+  return settings.GPU_NODE_URLS.length > 0 ? settings.GPU_NODE_URLS : [settings.GPU_NODE_URL];
 }
 
 /**

@@ -53,7 +53,7 @@ export async function startEdge(
     settings,
     db: handle.db,
     databaseKind: handle.kind,
-    gpu: gpuClientFromSettings(settings),
+    gpu: gpuClientFromSettings(settings, { logger }),
     logger,
     clock: systemClock,
     mirror,
