@@ -5,7 +5,8 @@
  *
  * - Each call goes to the least-loaded usable node that has the model loaded. A node's load is
  *   what this edge has in flight to it plus the model's queue (running + waiting) from the node's
- *   last health answer, which is refreshed every `refreshMs` and after every failure.
+ *   last health answer, which is refreshed every `refreshMs` and after every failure; equal loads
+ *   take turns.
  * - A node that refuses the connection, is still loading that model, is shutting down or has a
  *   full queue has started nothing: the call is retried on the next node at once.
  * - A node that fails or times out once it has the request is marked down for `downForMs` and
@@ -69,6 +70,8 @@ interface NodeState {
   served: number;
   failures: number;
   lastError: string | undefined;
+  /** When this node was last picked (a sequence number): breaks ties round-robin. */
+  pickedAt: number;
 }
 
 /** Answers that mean the node started nothing: another node may take the call. */
@@ -106,7 +109,9 @@ export function createGpuRouter(
     served: 0,
     failures: 0,
     lastError: undefined,
+    pickedAt: 0,
   }));
+  let picks = 0;
 
   function markDown(node: NodeState, why: string): void {
     node.failures++;
@@ -129,9 +134,13 @@ export function createGpuRouter(
           node.downUntil = 0;
         },
         (error: unknown) => {
-          node.health = undefined;
           node.lastError = error instanceof ApiError ? error.message : "health check failed";
-          node.downUntil = Math.max(node.downUntil, now() + refreshMs);
+          // Refused: nobody listens there. A slow or failed probe alone proves less: the node
+          // keeps its last figures, and a failing call marks it down.
+          if (error instanceof ApiError && refusedConnection(error)) {
+            node.health = undefined;
+            node.downUntil = Math.max(node.downUntil, now() + refreshMs);
+          }
         },
       )
       .finally(() => {
@@ -163,7 +172,8 @@ export function createGpuRouter(
 
   /** Nodes in the order to try: usable ones by load, then the rest (their answers explain). */
   function candidates(model: ModelKey): NodeState[] {
-    const byLoad = (a: NodeState, b: NodeState) => load(a, model) - load(b, model);
+    const byLoad = (a: NodeState, b: NodeState) =>
+      load(a, model) - load(b, model) || a.pickedAt - b.pickedAt;
     const good = states.filter((n) => usable(n, model)).sort(byLoad);
     const rest = states.filter((n) => !good.includes(n)).sort(byLoad);
     return [...good, ...rest];
@@ -179,6 +189,7 @@ export function createGpuRouter(
     for (const node of candidates(model)) {
       if (signal?.aborted) break;
       node.inFlight++;
+      node.pickedAt = ++picks;
       try {
         const value = await call(node.client);
         node.served++;
