@@ -85,7 +85,17 @@ export function createApp(deps: AppDeps) {
     }),
   );
 
-  if (settings.API_KEYS.length > 0) app.use("*", apiKeyAuth(settings.API_KEYS));
+  // /metrics also takes METRICS_TOKEN (Prometheus), and needs it when that is the only secret.
+  if (settings.METRICS_TOKEN && settings.API_KEYS.length === 0) {
+    app.use("/metrics", apiKeyAuth([settings.METRICS_TOKEN]));
+  }
+  if (settings.API_KEYS.length > 0) {
+    const metricsKeys = settings.METRICS_TOKEN
+      ? [...settings.API_KEYS, settings.METRICS_TOKEN]
+      : settings.API_KEYS;
+    app.use("/metrics", apiKeyAuth(metricsKeys));
+    app.use("*", apiKeyAuth(settings.API_KEYS, new Set([...PUBLIC_PATHS, "/metrics"])));
+  }
 
   app.use("*", async (c, next) => {
     if (c.req.method === "POST") {
@@ -184,9 +194,12 @@ export function createApp(deps: AppDeps) {
 
 export type App = ReturnType<typeof createApp>;
 
-function apiKeyAuth(keys: string[]): MiddlewareHandler<AppEnv> {
+function apiKeyAuth(
+  keys: string[],
+  skip: ReadonlySet<string> = new Set(),
+): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    if (PUBLIC_PATHS.has(c.req.path)) return next();
+    if (skip.has(c.req.path)) return next();
     const header = c.req.header("authorization") ?? "";
     const match = /^Bearer\s+(.+)$/i.exec(header);
     const given = match?.[1]?.trim();

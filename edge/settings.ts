@@ -55,6 +55,8 @@ export const EdgeSettingsSchema = z.object({
           .filter((k) => k.length > 0)
       : [],
   ),
+  /** A bearer token for GET /metrics (Prometheus), accepted besides the API keys. */
+  METRICS_TOKEN: optionalString,
   TLS_CERT_FILE: optionalString,
   TLS_KEY_FILE: optionalString,
   REQUEST_TIMEOUT_MS: int(1000, 3_600_000).default(120_000),

@@ -6,7 +6,7 @@
  */
 import { execFile } from "node:child_process";
 import { accessSync, constants, readFileSync } from "node:fs";
-import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { promisify } from "node:util";
@@ -62,10 +62,7 @@ interface ComposeConfig {
 /** Copies docker/ into a scratch "repository" with a .env, as a user would have it. */
 async function scratchRepo(envExtra: Record<string, string>): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "compose-"));
-  await mkdir(join(dir, "docker"));
-  for (const name of await readdir("docker")) {
-    await copyFile(join("docker", name), join(dir, "docker", name));
-  }
+  await cp("docker", join(dir, "docker"), { recursive: true });
   const extra = Object.entries(envExtra)
     .map(([key, value]) => `${key}=${value}\n`)
     .join("");
@@ -73,7 +70,7 @@ async function scratchRepo(envExtra: Record<string, string>): Promise<string> {
   return dir;
 }
 
-async function composeConfig(dir: string, quiet = false) {
+async function composeConfig(dir: string, quiet = false, profiles: string[] = []) {
   return run(
     dockerCompose ?? "docker-compose",
     [
@@ -81,6 +78,7 @@ async function composeConfig(dir: string, quiet = false) {
       join(dir, ".env"),
       "-f",
       join(dir, COMPOSE_FILE),
+      ...profiles.flatMap((p) => ["--profile", p]),
       "config",
       ...(quiet ? ["-q"] : []),
     ],
@@ -158,15 +156,23 @@ describe.skipIf(skip)(
       }
     });
 
-    it("has the five services and their named volumes", () => {
+    it("has the seven services and their named volumes", () => {
       expect(Object.keys(config.services).sort()).toEqual([
         "edge",
+        "grafana",
         "llm-sidecar",
         "models",
         "postgres",
+        "prometheus",
         "vram-watchdog",
       ]);
-      expect(Object.keys(config.volumes ?? {}).sort()).toEqual(["edge-data", "models", "pgdata"]);
+      expect(Object.keys(config.volumes ?? {}).sort()).toEqual([
+        "edge-data",
+        "grafana-data",
+        "models",
+        "pgdata",
+        "prometheus-data",
+      ]);
       for (const [name, service] of Object.entries(config.services)) {
         for (const target of Object.keys(service.depends_on ?? {})) {
           expect(config.services, `${name} depends on ${target}`).toHaveProperty(target);
@@ -234,6 +240,28 @@ describe.skipIf(skip)(
       } finally {
         await rm(renamed, { recursive: true, force: true });
       }
+    });
+
+    it("monitoring: Prometheus and a provisioned Grafana under their own profile", async () => {
+      const c = parse((await composeConfig(dir, false, ["monitoring"])).stdout) as ComposeConfig;
+      const prom = c.services.prometheus;
+      const grafana = c.services.grafana;
+      expect(prom?.profiles).toEqual(["monitoring"]);
+      expect(grafana?.profiles).toEqual(["monitoring"]);
+      expect(prom?.volumes?.some((v) => v.endsWith(":/etc/prometheus/prometheus.yml:ro"))).toBe(
+        true,
+      );
+      expect(grafana?.volumes?.some((v) => v.endsWith(":/etc/grafana/provisioning:ro"))).toBe(true);
+      expect(grafana?.volumes?.some((v) => v.endsWith(":/var/lib/grafana/dashboards:ro"))).toBe(
+        true,
+      );
+      // Only the profile starts them (the other services have none, or "models").
+      for (const [name, service] of Object.entries(c.services)) {
+        if (name !== "prometheus" && name !== "grafana") {
+          expect(service.profiles ?? [], name).not.toContain("monitoring");
+        }
+      }
+      expect(c.services["vram-watchdog"]?.environment?.WATCHDOG_METRICS_HOST).toBe("0.0.0.0");
     });
 
     it("models: a one-shot outside the default profile that pulls into the models volume", () => {

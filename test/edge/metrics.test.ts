@@ -79,6 +79,30 @@ describe("edge metrics", () => {
     expect(ok.status).toBe(200);
   });
 
+  it("takes METRICS_TOKEN besides the API keys, for /metrics only", async () => {
+    edge = await createEdgeHarness({
+      env: { API_KEYS: "k1", METRICS_TOKEN: "prom" },
+      metrics: createPrometheusMetrics({ processMetrics: false }),
+    });
+    const as = (key: string, path = "/metrics") =>
+      edge?.request(path, { headers: { authorization: `Bearer ${key}` } });
+    expect((await as("prom"))?.status).toBe(200);
+    expect((await as("k1"))?.status).toBe(200);
+    expect((await as("nope"))?.status).toBe(401);
+    expect((await as("prom", "/feedback/phi3/export?kind=log"))?.status).toBe(401);
+  });
+
+  it("with METRICS_TOKEN alone, /metrics needs it and the API stays open on loopback", async () => {
+    edge = await createEdgeHarness({
+      env: { METRICS_TOKEN: "prom" },
+      metrics: createPrometheusMetrics({ processMetrics: false }),
+    });
+    expect((await edge.request("/metrics")).status).toBe(401);
+    const ok = await edge.request("/metrics", { headers: { authorization: "Bearer prom" } });
+    expect(ok.status).toBe(200);
+    expect((await edge.request("/health")).status).not.toBe(401);
+  });
+
   it("is absent where the runtime keeps no metrics (the Worker's case)", async () => {
     edge = await createEdgeHarness({});
     expect((await edge.request("/metrics")).status).toBe(404);
