@@ -10,26 +10,25 @@ import { timingSafeEqual } from "hono/utils/buffer";
 import type { AppDeps, AppEnv } from "./env.ts";
 import {
   ApiError,
-  errorBody,
   errorResponse,
   invalidParameter,
   isOpenAiPath,
   notFound,
   onError,
 } from "./errors.ts";
-import { bodySizeLimit, jsonBodyGuard } from "./routes/body-guard.ts";
 import { browserAccess, isReviewPath } from "./review/access.ts";
 import { registerDocs } from "./review/docs.ts";
 import { createReviewRoutes } from "./review/routes.tsx";
 import { createSessions, type Sessions } from "./review/session.ts";
+import { bodySizeLimit, jsonBodyGuard } from "./routes/body-guard.ts";
 import { registerDatasets } from "./routes/datasets.ts";
 import { registerFeedback } from "./routes/feedback.ts";
 import { registerGenerate } from "./routes/generate.ts";
 import { registerHealth } from "./routes/health.ts";
 import { registerPropose } from "./routes/propose.ts";
-import { requestContext } from "./services/context.ts";
 import { registerChatCompletions } from "./routes/v1/chat-completions.ts";
 import { registerListModels } from "./routes/v1/models.ts";
+import { requestContext } from "./services/context.ts";
 
 /** Paths anyone may read, with or without an API key. */
 const PUBLIC_PATHS = new Set(["/health", "/health/"]);
@@ -84,6 +83,13 @@ export function createApp(deps: AppDeps) {
     };
     if (status >= 500) logger.warn(line, "request");
     else logger.info(line, "request");
+    // The route pattern, never the raw path: unknown paths must not grow the label set.
+    deps.metrics?.request(
+      c.req.routePath === "*" || c.req.routePath === "/*" ? "unmatched" : c.req.routePath,
+      c.req.method,
+      status,
+      (performance.now() - started) / 1000,
+    );
   });
 
   app.use(
@@ -97,7 +103,17 @@ export function createApp(deps: AppDeps) {
     }),
   );
 
-  if (settings.API_KEYS.length > 0) app.use("*", apiKeyAuth(settings.API_KEYS, sessions));
+  // /metrics also takes METRICS_TOKEN (Prometheus), and needs it when that is the only secret.
+  if (settings.METRICS_TOKEN && settings.API_KEYS.length === 0) {
+    app.use("/metrics", apiKeyAuth([settings.METRICS_TOKEN], sessions));
+  }
+  if (settings.API_KEYS.length > 0) {
+    const metricsKeys = settings.METRICS_TOKEN
+      ? [...settings.API_KEYS, settings.METRICS_TOKEN]
+      : settings.API_KEYS;
+    app.use("/metrics", apiKeyAuth(metricsKeys, sessions));
+    app.use("*", apiKeyAuth(settings.API_KEYS, sessions, new Set([...PUBLIC_PATHS, "/metrics"])));
+  }
 
   app.use("*", async (c, next) => {
     // The review pages post HTML forms (with their own CSRF check).
@@ -151,6 +167,15 @@ export function createApp(deps: AppDeps) {
     apiKeys: settings.API_KEYS,
   });
 
+  const metrics = deps.metrics;
+  if (metrics) {
+    // Behind the API key like everything else when API_KEYS is set (README: Metrics).
+    app.get("/metrics", async (c) => {
+      const { contentType, body } = await metrics.render();
+      return c.body(body, 200, { "content-type": contentType });
+    });
+  }
+
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
     info: {
@@ -182,9 +207,13 @@ export function createApp(deps: AppDeps) {
 
 export type App = ReturnType<typeof createApp>;
 
-function apiKeyAuth(keys: string[], sessions: Sessions): MiddlewareHandler<AppEnv> {
+function apiKeyAuth(
+  keys: string[],
+  sessions: Sessions,
+  skip: ReadonlySet<string> = PUBLIC_PATHS,
+): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    if (PUBLIC_PATHS.has(c.req.path)) return next();
+    if (skip.has(c.req.path)) return next();
     const browser = await browserAccess(c, sessions);
     if (browser === "pass") return next();
     if (browser === "login") return c.redirect(`/review/login?next=${c.req.path}`, 303);

@@ -2,6 +2,7 @@
 import type { Context } from "hono";
 import type { Database } from "../db/database.ts";
 import type { GpuClient } from "./gpu-client.ts";
+import type { EdgeMetrics } from "./metrics.ts";
 import type { EdgeSettings } from "./settings.ts";
 
 /** The part of pino the edge uses, so Workers can pass a console-backed logger. */
@@ -44,6 +45,8 @@ export interface AppDeps {
   newId?: () => string;
   /** Absent: /docs renders, but its script answers 404. */
   assets?: StaticAssets;
+  /** Prometheus metrics on Node (served on GET /metrics); absent on Workers. */
+  metrics?: EdgeMetrics;
 }
 
 /** What every service function gets: fn({ ctx, input }). */
@@ -62,6 +65,8 @@ export interface ServiceContext {
   /** When the request's time is up (REQUEST_TIMEOUT_MS after it arrived), epoch ms. */
   deadline: number;
   newId: () => string;
+  /** Absent where the runtime keeps no metrics (Workers). */
+  metrics?: EdgeMetrics;
 }
 
 export type AppEnv = {

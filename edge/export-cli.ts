@@ -7,8 +7,8 @@
 import { parseArgs } from "node:util";
 import { migrateDatabase, openDatabase } from "../db/migrate.ts";
 import { DataDirectoryInUseError } from "../db/pglite-lock.ts";
-import { TIMESTAMP_MAX, TIMESTAMP_MIN } from "./routes/schemas.ts";
 import { writeNdjsonFile } from "./node/ndjson-file.ts";
+import { TIMESTAMP_MAX, TIMESTAMP_MIN } from "./routes/schemas.ts";
 import { countExport, type ExportKind, exportLines } from "./services/export.ts";
 import { parseEdgeSettings, SettingsError } from "./settings.ts";
 

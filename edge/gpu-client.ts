@@ -18,9 +18,11 @@ import {
   Phi3GenerateResponse,
   REQUEST_ID_HEADER,
 } from "../gpu-node/contract/index.ts";
+import type { Logger } from "./env.ts";
 import { ApiError } from "./errors.ts";
+import { createGpuRouter } from "./gpu-router.ts";
 import { createGpuStreaming, type GpuStreaming } from "./gpu-stream.ts";
-import type { EdgeSettings } from "./settings.ts";
+import { type EdgeSettings, gpuNodeUrls } from "./settings.ts";
 
 export interface CallOptions {
   /** The client's signal: aborted when the public request goes away. */
@@ -167,17 +169,31 @@ export function createHttpGpuClient(options: HttpGpuClientOptions): GpuClient {
   };
 }
 
-/** The client the settings describe (GPU_NODE_URL, GPU_NODE_TOKEN, GPU_TIMEOUT_MS). */
+/** The client the settings describe (GPU_NODE_URL or GPU_NODE_URLS, GPU_NODE_TOKEN,
+ * GPU_TIMEOUT_MS): one node's client, or a router over several (gpu-router.ts). */
 export function gpuClientFromSettings(
-  settings: Pick<EdgeSettings, "GPU_NODE_URL" | "GPU_NODE_TOKEN" | "GPU_TIMEOUT_MS">,
-  runtime: { transport?: GpuTransport } = {},
+  settings: Pick<
+    EdgeSettings,
+    "GPU_NODE_URL" | "GPU_NODE_URLS" | "GPU_NODE_TOKEN" | "GPU_TIMEOUT_MS" | "HEALTH_TIMEOUT_MS"
+  >,
+  runtime: { transport?: GpuTransport; logger?: Logger } = {},
 ): GpuClient {
-  return createHttpGpuClient({
-    baseUrl: settings.GPU_NODE_URL,
-    token: settings.GPU_NODE_TOKEN,
-    timeoutMs: settings.GPU_TIMEOUT_MS,
-    transport: runtime.transport,
-  });
+  const client = (baseUrl: string) =>
+    createHttpGpuClient({
+      baseUrl,
+      token: settings.GPU_NODE_TOKEN,
+      timeoutMs: settings.GPU_TIMEOUT_MS,
+      transport: runtime.transport,
+    });
+  const urls = gpuNodeUrls(settings);
+  if (urls.length === 1) return client(urls[0] as string);
+  return createGpuRouter(
+    urls.map((url) => ({ url, client: client(url) })),
+    {
+      probeTimeoutMs: settings.HEALTH_TIMEOUT_MS,
+      ...(runtime.logger ? { logger: runtime.logger } : {}),
+    },
+  );
 }
 
 export function transportError(err: unknown, signal: AbortSignal, timeoutMs: number): ApiError {
@@ -201,7 +217,10 @@ export function transportError(err: unknown, signal: AbortSignal, timeoutMs: num
   );
 }
 
-export function nodeError(res: Pick<TransportResponse, "status" | "header">, payload: unknown): ApiError {
+export function nodeError(
+  res: Pick<TransportResponse, "status" | "header">,
+  payload: unknown,
+): ApiError {
   const parsed = ErrorBody.safeParse(payload);
   const headers: Record<string, string> = {};
   const retryAfter = res.header("retry-after");

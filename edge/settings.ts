@@ -31,6 +31,25 @@ export const EdgeSettingsSchema = z.object({
   // Read only to derive the default GPU_NODE_URL; the GPU node itself owns them.
   GPU_NODE_HOST: z.string().min(1).optional(),
   GPU_NODE_PORT: int(0, 65535).optional(),
+  /** Several GPU nodes, comma-separated; when set it replaces GPU_NODE_URL. */
+  GPU_NODE_URLS: optionalString.pipe(
+    z
+      .string()
+      .optional()
+      .transform((v) =>
+        v
+          ? [
+              ...new Set(
+                v
+                  .split(",")
+                  .map((u) => u.trim())
+                  .filter(Boolean),
+              ),
+            ]
+          : [],
+      )
+      .pipe(z.array(z.url({ protocol: /^https?$/ }))),
+  ),
   GPU_NODE_TOKEN: optionalString,
   API_KEYS: optionalString.transform((v) =>
     v
@@ -44,6 +63,8 @@ export const EdgeSettingsSchema = z.object({
    * when there are none). */
   SESSION_SECRET: optionalString,
   SESSION_TTL_S: int(60, 30 * 86_400).default(43_200),
+  /** A bearer token for GET /metrics (Prometheus), accepted besides the API keys. */
+  METRICS_TOKEN: optionalString,
   TLS_CERT_FILE: optionalString,
   TLS_KEY_FILE: optionalString,
   REQUEST_TIMEOUT_MS: int(1000, 3_600_000).default(120_000),
@@ -123,6 +144,11 @@ export function parseEdgeSettings(env: Record<string, string | undefined>): Edge
     );
   }
   return settings;
+}
+
+/** The GPU nodes the edge uses: GPU_NODE_URLS when set, else GPU_NODE_URL. */
+export function gpuNodeUrls(settings: Pick<EdgeSettings, "GPU_NODE_URL" | "GPU_NODE_URLS">) {
+  return settings.GPU_NODE_URLS.length > 0 ? settings.GPU_NODE_URLS : [settings.GPU_NODE_URL];
 }
 
 /**

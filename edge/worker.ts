@@ -118,7 +118,7 @@ function build(env: WorkerEnv): Built {
     settings,
     db: (c: Context<AppEnv>) => (c.env as RequestScope).database(),
     databaseKind: "postgres",
-    gpu: gpuClientFromSettings(settings),
+    gpu: gpuClientFromSettings(settings, { logger }),
     logger,
     clock: systemClock,
     mirror: noopMirror,

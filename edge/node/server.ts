@@ -19,10 +19,11 @@ import {
   parseEdgeSettings,
 } from "../settings.ts";
 import { VERSION } from "../version.ts";
-import { createNodeGpuTransport } from "./gpu-transport.ts";
 import { nodeAssets } from "./assets.ts";
+import { createNodeGpuTransport } from "./gpu-transport.ts";
 import { createFileMirror } from "./jsonl-mirror.ts";
 import { closeUnreadConnectionsCleanly } from "./lingering-close.ts";
+import { createPrometheusMetrics } from "./metrics.ts";
 
 export interface RunningEdge {
   url: string;
@@ -79,13 +80,14 @@ export async function startEdge(
     settings,
     db: handle.db,
     databaseKind: handle.kind,
-    gpu: gpuClientFromSettings(settings, { transport: gpuTransport.transport }),
+    gpu: gpuClientFromSettings(settings, { transport: gpuTransport.transport, logger }),
     logger,
     clock: systemClock,
     mirror,
     version: VERSION,
     runtime: "node",
     assets: nodeAssets(),
+    metrics: createPrometheusMetrics(),
   });
 
   const tls =

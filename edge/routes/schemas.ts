@@ -128,6 +128,8 @@ export const HealthResponse = z
       gpu_node_error: z.string().optional(),
     }),
     gpu_node: z.record(z.string(), z.unknown()).optional(),
+    /** With GPU_NODE_URLS: each node's state, load and counts. */
+    gpu_nodes: z.array(z.record(z.string(), z.unknown())).optional(),
   })
   .openapi("Health");
 export type HealthResponse = z.infer<typeof HealthResponse>;

@@ -46,5 +46,6 @@ export function requestContext(
       return combined;
     },
     newId,
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
   };
 }

@@ -5,6 +5,7 @@ import { proposals } from "../../db/schema/proposals.ts";
 import { TradeProposal } from "../../gpu-node/contract/index.ts";
 import type { ServiceContext } from "../env.ts";
 import { ApiError } from "../errors.ts";
+import { timedQuery } from "../metrics.ts";
 import { toFeedbackLine } from "./records.ts";
 
 export interface FeedbackInput {
@@ -40,11 +41,13 @@ export async function submitFeedback({
   }
   let proposal: { prompt: string } | undefined;
   try {
-    [proposal] = await ctx.db
-      .select({ prompt: proposals.prompt })
-      .from(proposals)
-      .where(eq(proposals.transactionId, input.transactionId))
-      .limit(1);
+    [proposal] = await timedQuery(ctx.metrics, "select_proposal", () =>
+      ctx.db
+        .select({ prompt: proposals.prompt })
+        .from(proposals)
+        .where(eq(proposals.transactionId, input.transactionId))
+        .limit(1),
+    );
   } catch (err) {
     throw new ApiError("database_unavailable", "Could not read the record.", {}, { cause: err });
   }
@@ -57,22 +60,24 @@ export async function submitFeedback({
   const isExample = input.feedbackType === "correction" && input.correctedProposal !== undefined;
   let row: FeedbackRow | undefined;
   try {
-    [row] = await ctx.db
-      .insert(feedbackItems)
-      .values({
-        transactionId: input.transactionId,
-        feedbackType: input.feedbackType,
-        feedbackContent: input.feedbackContent,
-        timestamp: input.timestamp ?? receivedAt,
-        correctedProposal: input.correctedProposal ?? null,
-        receivedAt,
-        requestId: ctx.requestId,
-        exampleTicker: isExample
-          ? (input.correctedProposal?.ticker.trim().toUpperCase() ?? null)
-          : null,
-        examplePrompt: isExample ? proposal.prompt : null,
-      })
-      .returning();
+    [row] = await timedQuery(ctx.metrics, "insert_feedback", () =>
+      ctx.db
+        .insert(feedbackItems)
+        .values({
+          transactionId: input.transactionId,
+          feedbackType: input.feedbackType,
+          feedbackContent: input.feedbackContent,
+          timestamp: input.timestamp ?? receivedAt,
+          correctedProposal: input.correctedProposal ?? null,
+          receivedAt,
+          requestId: ctx.requestId,
+          exampleTicker: isExample
+            ? (input.correctedProposal?.ticker.trim().toUpperCase() ?? null)
+            : null,
+          examplePrompt: isExample ? proposal.prompt : null,
+        })
+        .returning(),
+    );
   } catch (err) {
     throw new ApiError(
       "database_unavailable",
@@ -82,6 +87,7 @@ export async function submitFeedback({
     );
   }
   if (!row) throw new Error("insert returned no row");
+  ctx.metrics?.feedbackRecorded(row.feedbackType);
   ctx.mirror.appendFeedback(toFeedbackLine(row));
   return row;
 }

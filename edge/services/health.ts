@@ -3,6 +3,7 @@ import { sql } from "drizzle-orm";
 import type { GpuNodeHealth } from "../../gpu-node/contract/index.ts";
 import type { ServiceContext } from "../env.ts";
 import { ApiError, describeError } from "../errors.ts";
+import type { GpuRouter } from "../gpu-router.ts";
 import type { HealthResponse } from "../routes/schemas.ts";
 
 export async function checkHealth({
@@ -61,6 +62,9 @@ export async function checkHealth({
       ...(gpuError ? { gpu_node_error: gpuError } : {}),
     },
     ...(node ? { gpu_node: node as unknown as Record<string, unknown> } : {}),
+    ...("nodes" in ctx.gpu && typeof ctx.gpu.nodes === "function"
+      ? { gpu_nodes: (ctx.gpu as GpuRouter).nodes() }
+      : {}),
   };
 }
 

@@ -7,6 +7,7 @@ import { type ProposalEndpoint, type ProposalRow, proposals } from "../../db/sch
 import type { TradeProposal } from "../../gpu-node/contract/index.ts";
 import type { ServiceContext } from "../env.ts";
 import { ApiError, describeError } from "../errors.ts";
+import { timedQuery } from "../metrics.ts";
 import { augmentPrompt } from "./augment.ts";
 import { toLogLine } from "./records.ts";
 import { storableOrNull, storableProposal, storableText } from "./storable.ts";
@@ -27,7 +28,7 @@ const elapsed = (from: number) => Math.round((performance.now() - from) * 100) /
 
 export async function insertProposal(ctx: ServiceContext, row: ProposalRow): Promise<void> {
   try {
-    await ctx.db.insert(proposals).values(row);
+    await timedQuery(ctx.metrics, "insert_proposal", () => ctx.db.insert(proposals).values(row));
   } catch (err) {
     throw new ApiError(
       "database_unavailable",
@@ -86,6 +87,8 @@ export async function createProposal({
   const dbStarted = performance.now();
   await insertProposal(ctx, row);
   row.timings.db_ms = elapsed(dbStarted);
+  ctx.metrics?.proposalRecorded(input.endpoint);
+  ctx.metrics?.augmentationExamples(row.exampleIds.length);
   ctx.logger.info(
     {
       request_id: ctx.requestId,

@@ -54,6 +54,9 @@ export const WatchdogEnv = z.object({
         return z.NEVER;
       }
     }),
+  /** Where GET /metrics (Prometheus) listens; port 0 = no metrics listener. */
+  WATCHDOG_METRICS_HOST: z.string().min(1).default("127.0.0.1"),
+  WATCHDOG_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9102),
   LOG_LEVEL: LogLevel.default("info"),
 });
 
@@ -67,6 +70,7 @@ export interface WatchdogSettings {
   execTimeoutS: number;
   stopTimeoutS: number;
   docker: DockerEndpoint;
+  metrics: { host: string; port: number };
   logLevel: z.infer<typeof LogLevel>;
 }
 
@@ -93,6 +97,7 @@ export function loadWatchdogSettings(env: Record<string, string | undefined>): W
     execTimeoutS: e.WATCHDOG_EXEC_TIMEOUT_S,
     stopTimeoutS: e.WATCHDOG_STOP_TIMEOUT_S,
     docker: e.DOCKER_HOST,
+    metrics: { host: e.WATCHDOG_METRICS_HOST, port: e.WATCHDOG_METRICS_PORT },
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -6,17 +6,7 @@
  */
 import { execFile } from "node:child_process";
 import { accessSync, constants, readFileSync } from "node:fs";
-import {
-  copyFile,
-  lstat,
-  mkdir,
-  mkdtemp,
-  readdir,
-  readlink,
-  rm,
-  symlink,
-  writeFile,
-} from "node:fs/promises";
+import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { promisify } from "node:util";
@@ -76,16 +66,8 @@ const REQUIRED = { API_KEYS: "k", GPU_NODE_TOKEN: "t" };
 /** Copies docker/ into a scratch "repository" with a .env, as a user would have it. */
 async function scratchRepo(envExtra: Record<string, string>): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "compose-"));
-  await mkdir(join(dir, "docker"));
-  for (const name of await readdir("docker")) {
-    const from = join("docker", name);
-    // docker/.env is a link to ../.env: keep it a link.
-    if ((await lstat(from)).isSymbolicLink()) {
-      await symlink(await readlink(from), join(dir, "docker", name));
-    } else {
-      await copyFile(from, join(dir, "docker", name));
-    }
-  }
+  // docker/.env is a link to ../.env: keep it a link, as written.
+  await cp("docker", join(dir, "docker"), { recursive: true, verbatimSymlinks: true });
   const extra = Object.entries(envExtra)
     .map(([key, value]) => `${key}=${value}\n`)
     .join("");
@@ -93,7 +75,7 @@ async function scratchRepo(envExtra: Record<string, string>): Promise<string> {
   return dir;
 }
 
-async function composeConfig(dir: string, quiet = false) {
+async function composeConfig(dir: string, quiet = false, profiles: string[] = []) {
   return run(
     dockerCompose ?? "docker-compose",
     [
@@ -101,6 +83,7 @@ async function composeConfig(dir: string, quiet = false) {
       join(dir, ".env"),
       "-f",
       join(dir, COMPOSE_FILE),
+      ...profiles.flatMap((p) => ["--profile", p]),
       "config",
       ...(quiet ? ["-q"] : []),
     ],
@@ -180,15 +163,23 @@ describe.skipIf(skip)(
       }
     });
 
-    it("has the five services and their named volumes", () => {
+    it("has the seven services and their named volumes", () => {
       expect(Object.keys(config.services).sort()).toEqual([
         "edge",
+        "grafana",
         "llm-sidecar",
         "models",
         "postgres",
+        "prometheus",
         "vram-watchdog",
       ]);
-      expect(Object.keys(config.volumes ?? {}).sort()).toEqual(["edge-data", "models", "pgdata"]);
+      expect(Object.keys(config.volumes ?? {}).sort()).toEqual([
+        "edge-data",
+        "grafana-data",
+        "models",
+        "pgdata",
+        "prometheus-data",
+      ]);
       for (const [name, service] of Object.entries(config.services)) {
         for (const target of Object.keys(service.depends_on ?? {})) {
           expect(config.services, `${name} depends on ${target}`).toHaveProperty(target);
@@ -256,6 +247,28 @@ describe.skipIf(skip)(
       } finally {
         await rm(renamed, { recursive: true, force: true });
       }
+    });
+
+    it("monitoring: Prometheus and a provisioned Grafana under their own profile", async () => {
+      const c = parse((await composeConfig(dir, false, ["monitoring"])).stdout) as ComposeConfig;
+      const prom = c.services.prometheus;
+      const grafana = c.services.grafana;
+      expect(prom?.profiles).toEqual(["monitoring"]);
+      expect(grafana?.profiles).toEqual(["monitoring"]);
+      expect(prom?.volumes?.some((v) => v.endsWith(":/etc/prometheus/prometheus.yml:ro"))).toBe(
+        true,
+      );
+      expect(grafana?.volumes?.some((v) => v.endsWith(":/etc/grafana/provisioning:ro"))).toBe(true);
+      expect(grafana?.volumes?.some((v) => v.endsWith(":/var/lib/grafana/dashboards:ro"))).toBe(
+        true,
+      );
+      // Only the profile starts them (the other services have none, or "models").
+      for (const [name, service] of Object.entries(c.services)) {
+        if (name !== "prometheus" && name !== "grafana") {
+          expect(service.profiles ?? [], name).not.toContain("monitoring");
+        }
+      }
+      expect(c.services["vram-watchdog"]?.environment?.WATCHDOG_METRICS_HOST).toBe("0.0.0.0");
     });
 
     it("models: a one-shot every `up` runs before the GPU node, with the node's GPU and .env", () => {

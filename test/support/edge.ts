@@ -11,8 +11,9 @@ import pino from "pino";
 import { createApp } from "../../edge/app.ts";
 import { type Clock, type Logger, type RecordMirror, systemClock } from "../../edge/env.ts";
 import { gpuClientFromSettings } from "../../edge/gpu-client.ts";
-import { createNodeGpuTransport } from "../../edge/node/gpu-transport.ts";
+import type { EdgeMetrics } from "../../edge/metrics.ts";
 import { nodeAssets } from "../../edge/node/assets.ts";
+import { createNodeGpuTransport } from "../../edge/node/gpu-transport.ts";
 import { exportLines } from "../../edge/services/export.ts";
 import { parseEdgeSettings } from "../../edge/settings.ts";
 import { createTestDatabase, DB_KINDS, type DbKind, type TestDatabase } from "./db.ts";
@@ -80,6 +81,8 @@ export interface EdgeHarnessOptions {
   gpuUrl?: string;
   /** In-process targets only: the edge's logger (default: silent). */
   logger?: Logger;
+  /** In-process targets only: the edge's metrics (served on /metrics). */
+  metrics?: EdgeMetrics;
 }
 
 export async function createEdgeHarness(options: EdgeHarnessOptions): Promise<EdgeHarness> {
@@ -92,7 +95,7 @@ export async function createEdgeHarness(options: EdgeHarnessOptions): Promise<Ed
     const env = { GPU_NODE_URL: options.gpuUrl ?? gpu.url, LOG_LEVEL: "silent", ...options.env };
     const parts = { target, db, gpu, env };
     return target.runtime === "node"
-      ? buildInProcess(parts, options.clock, options.logger)
+      ? buildInProcess(parts, options.clock, options.logger, options.metrics)
       : await startOnWorkers(parts, options);
   } catch (err) {
     await gpu?.close();
@@ -131,6 +134,7 @@ function buildInProcess(
   { target, db, gpu, env }: Parts,
   clock?: Clock,
   logger?: Logger,
+  metrics?: EdgeMetrics,
 ): EdgeHarness {
   const settings = parseEdgeSettings(env);
   // The Node entry's transport to the GPU node, as in production.
@@ -151,6 +155,7 @@ function buildInProcess(
     version: "test",
     runtime: "node",
     assets: nodeAssets(),
+    ...(metrics ? { metrics } : {}),
   });
   const send = (url: string | URL | Request, init?: RequestInit) =>
     Promise.resolve(app.request(url instanceof Request ? url : String(url), init));
