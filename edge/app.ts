@@ -9,7 +9,7 @@ import { bodyLimit } from "hono/body-limit";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import { timingSafeEqual } from "hono/utils/buffer";
-import type { AppDeps, AppEnv } from "./env.ts";
+import type { AppDeps, AppEnv } from "./deps.ts";
 import { ApiError, errorBody, notFound, onError } from "./errors.ts";
 import { registerFeedback } from "./routes/feedback.ts";
 import { registerGenerate } from "./routes/generate.ts";

@@ -8,7 +8,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ERROR_STATUS, type ErrorBody, type ErrorCode } from "../gpu-node/contract/index.ts";
-import type { AppEnv } from "./env.ts";
+import type { AppEnv } from "./deps.ts";
 
 export function statusOf(code: ErrorCode): ContentfulStatusCode {
   return ERROR_STATUS[code] as ContentfulStatusCode;

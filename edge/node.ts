@@ -1,6 +1,6 @@
 /** Node entry of the edge: `npm run start:edge`. Parses the environment, serves, stops cleanly. */
 
-import { startEdge } from "./node/server.ts";
+import { startEdge } from "./node-runtime/server.ts";
 import { SettingsError } from "./settings.ts";
 
 try {

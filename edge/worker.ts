@@ -15,7 +15,7 @@ import { createPostgresDatabase } from "../db/client-postgres.ts";
 import type { DatabaseHandle } from "../db/database.ts";
 import type { ErrorBody } from "../gpu-node/contract/index.ts";
 import { createApp } from "./app.ts";
-import { type AppEnv, type Logger, noopMirror, systemClock } from "./env.ts";
+import { type AppEnv, type Logger, noopMirror, systemClock } from "./deps.ts";
 import { gpuClientFromSettings } from "./gpu-client.ts";
 import { assertSafeExposure, type EdgeSettings, parseEdgeSettings } from "./settings.ts";
 import { VERSION } from "./version.ts";

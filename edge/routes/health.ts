@@ -1,6 +1,6 @@
 /** GET /health: 200 when everything is up, 503 otherwise, the same body either way. */
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
-import type { AppEnv } from "../env.ts";
+import type { AppEnv } from "../deps.ts";
 import { checkHealth } from "../services/health.ts";
 import { HealthResponse } from "./schemas.ts";
 

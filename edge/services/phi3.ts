@@ -5,7 +5,7 @@
 import { eq } from "drizzle-orm";
 import { type ProposalEndpoint, type ProposalRow, proposals } from "../../db/schema/proposals.ts";
 import type { TradeProposal } from "../../gpu-node/contract/index.ts";
-import type { ServiceContext } from "../env.ts";
+import type { ServiceContext } from "../deps.ts";
 import { ApiError } from "../errors.ts";
 import { augmentPrompt } from "./augment.ts";
 import { toLogLine } from "./records.ts";

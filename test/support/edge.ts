@@ -9,7 +9,7 @@
  */
 import pino from "pino";
 import { createApp } from "../../edge/app.ts";
-import { type Clock, type RecordMirror, systemClock } from "../../edge/env.ts";
+import { type Clock, type RecordMirror, systemClock } from "../../edge/deps.ts";
 import { gpuClientFromSettings } from "../../edge/gpu-client.ts";
 import { exportLines } from "../../edge/services/export.ts";
 import { parseEdgeSettings } from "../../edge/settings.ts";

@@ -9,7 +9,7 @@ import { serve } from "@hono/node-server";
 import pino, { type Logger as PinoLogger } from "pino";
 import { migrateDatabase, openDatabase } from "../../db/migrate.ts";
 import { createApp } from "../app.ts";
-import { systemClock } from "../env.ts";
+import { systemClock } from "../deps.ts";
 import { gpuClientFromSettings } from "../gpu-client.ts";
 import { assertSafeExposure, type EdgeSettings, parseEdgeSettings } from "../settings.ts";
 import { VERSION } from "../version.ts";
