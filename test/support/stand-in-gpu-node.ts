@@ -7,7 +7,6 @@ import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
 import {
-  critiquePrompt,
   type ErrorBody,
   GPU_ROUTES,
   type GpuNodeHealth,
@@ -20,6 +19,7 @@ import {
   REQUEST_ID_HEADER,
   type TradeProposal,
 } from "../../gpu-node/contract/index.ts";
+import { critiquePrompt } from "../../gpu-node/hermes/critique-prompt.ts";
 
 export interface StandInOptions {
   token?: string;
