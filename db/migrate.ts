@@ -2,15 +2,13 @@
  * Applies the committed SQL migrations (db/migrations). Node only: the migrator reads the folder.
  * `npm run db:migrate` runs it against DATABASE_URL (or the embedded PGlite in DATA_DIR/pg).
  */
-import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { PgliteDatabase } from "drizzle-orm/pglite";
 import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import type { PostgresJsDatabase } from "drizzle-orm/postgres-js";
 import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
-import { createPgliteDatabase } from "./client-pglite.ts";
-import { createPostgresDatabase } from "./client-postgres.ts";
+import { openDatabase } from "./client.ts";
 import type { DatabaseHandle } from "./database.ts";
 import type * as schema from "./schema/index.ts";
 
@@ -27,17 +25,6 @@ export async function migrateDatabase(
   } else {
     await migratePostgres(handle.db as unknown as PostgresJsDatabase<typeof schema>, config);
   }
-}
-
-/** Opens the database the settings name: postgres-js for a URL, else PGlite in dataDir/pg. */
-export async function openDatabase(opts: {
-  databaseUrl?: string;
-  dataDir: string;
-}): Promise<DatabaseHandle> {
-  if (opts.databaseUrl) return createPostgresDatabase({ url: opts.databaseUrl });
-  const dir = path.resolve(opts.dataDir, "pg");
-  mkdirSync(dir, { recursive: true });
-  return createPgliteDatabase(dir);
 }
 
 async function main(): Promise<void> {

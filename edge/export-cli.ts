@@ -7,7 +7,8 @@
 import { once } from "node:events";
 import { createWriteStream } from "node:fs";
 import { parseArgs } from "node:util";
-import { migrateDatabase, openDatabase } from "../db/migrate.ts";
+import { openDatabase } from "../db/client.ts";
+import { migrateDatabase } from "../db/migrate.ts";
 import { countExport, type ExportKind, exportLines } from "./services/export.ts";
 import { parseEdgeSettings, SettingsError } from "./settings.ts";
 

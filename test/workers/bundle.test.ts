@@ -101,6 +101,7 @@ describe("the Worker bundle (wrangler deploy --dry-run, offline)", () => {
       "edge/node-runtime/jsonl-mirror.ts",
       "edge/export-cli.ts",
       "db/migrate.ts",
+      "db/client.ts",
       "db/client-pglite.ts",
     ]) {
       expect(files).not.toContain(nodeOnly);
