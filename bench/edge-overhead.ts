@@ -5,13 +5,18 @@
  * ids, logging, the GPU client's HTTP hop).
  */
 
-import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import autocannon from "autocannon";
 import { GPU_ROUTES } from "../gpu-node/contract/index.ts";
-import { freePort } from "../test/support/process.ts";
-import { type Child, firstJsonLine, REPO_ROOT, spawnChild, waitForHttp } from "./lib/proc.ts";
+import {
+  freePort,
+  REPO_ROOT,
+  startProcess,
+  startTsx,
+  waitForHttp,
+  waitForJsonLine,
+} from "../test/support/process.ts";
 import { round, summarize } from "./lib/stats.ts";
 import type { Benchmark, BenchOptions, BenchResult } from "./lib/types.ts";
 
@@ -128,7 +133,7 @@ const nodeFront = (scratch: string): Front => ({
   async start(gpuUrl) {
     const dataDir = await mkdtemp(join(scratch, "edge-"));
     const port = await freePort();
-    const edge = spawnChild(
+    const edge = startTsx(
       ["edge/node.ts"],
       {
         PORT: String(port),
@@ -142,7 +147,8 @@ const nodeFront = (scratch: string): Front => ({
         // Production's level: every request is logged (to /dev/null here).
         LOG_LEVEL: "info",
       },
-      { quietStdout: true },
+      // Logs of a server under load go to /dev/null: piping them here would cost our CPU.
+      { stdout: "ignore", keepChars: 20_000 },
     );
     const url = `http://127.0.0.1:${port}`;
     await waitForHttp(`${url}/health`, edge);
@@ -169,7 +175,7 @@ const workerFront: Front = {
       `API_KEYS:${key}`,
       "LOG_LEVEL:info",
     ];
-    const child = spawn(
+    const proc = startProcess(
       `${REPO_ROOT}node_modules/.bin/wrangler`,
       [
         "dev",
@@ -180,38 +186,10 @@ const workerFront: Front = {
         "--show-interactive-dev-session=false",
         ...vars.flatMap((v) => ["--var", v]),
       ],
-      {
-        cwd: REPO_ROOT,
-        env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
-        // workerd prints a line per request: discarded, like the Node edge's log.
-        stdio: ["ignore", "ignore", "pipe"],
-        detached: true,
-      },
+      { WRANGLER_SEND_METRICS: "false" },
+      // workerd prints a line per request: discarded, like the Node edge's log.
+      { stdout: "ignore", keepChars: 5000 },
     );
-    let err = "";
-    child.stderr?.setEncoding("utf8").on("data", (d: string) => {
-      err = (err + d).slice(-5000);
-    });
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    const proc: Child = {
-      child,
-      output: () => err,
-      stop: async () => {
-        if (child.exitCode === null && child.pid) {
-          try {
-            process.kill(-child.pid, "SIGTERM");
-          } catch {
-            // already gone
-          }
-          await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-          try {
-            process.kill(-child.pid, "SIGKILL");
-          } catch {
-            // already gone
-          }
-        }
-      },
-    };
     const url = `http://127.0.0.1:${port}`;
     try {
       await waitForHttp(`${url}/health`, proc, 60_000);
@@ -225,7 +203,7 @@ const workerFront: Front = {
         body: edgeBody,
         headers: { authorization: `Bearer ${key}` },
       },
-      stop: () => proc.stop(),
+      stop: async () => void (await proc.stop("SIGTERM", 5000)),
     };
   },
 };
@@ -318,10 +296,10 @@ export const edgeOverhead: Benchmark = {
     const fronts = opts.quick ? [nodeFront(opts.scratch)] : [nodeFront(opts.scratch), workerFront];
     if (opts.quick)
       notes.push("--quick measures the Node entry only; the Worker is measured in full runs.");
-    const standIn = spawnChild(["bench/servers/stand-in.ts"], { GPU_NODE_TOKEN: TOKEN });
+    const standIn = startTsx(["bench/servers/stand-in.ts"], { GPU_NODE_TOKEN: TOKEN });
     const runs: Run[] = [];
     try {
-      const { url: gpuUrl } = await firstJsonLine<{ url: string }>(standIn);
+      const { url: gpuUrl } = await waitForJsonLine<{ url: string }>(standIn, (l) => !!l.url);
       for (const front of fronts) {
         try {
           runs.push(...(await compare(opts, front, gpuUrl, set)));

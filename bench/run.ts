@@ -12,13 +12,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import pino from "pino";
+import { REPO_ROOT } from "../test/support/process.ts";
 import { augmentation } from "./augment.ts";
 import { constrainedDecoding } from "./constrained.ts";
 import { endToEnd } from "./e2e.ts";
 import { edgeOverhead } from "./edge-overhead.ts";
 import { hermesThroughput } from "./hermes.ts";
 import { machineFacts } from "./lib/machine.ts";
-import { REPO_ROOT } from "./lib/proc.ts";
 import { renderResult, replaceSection } from "./lib/report.ts";
 import type { Benchmark, BenchResult } from "./lib/types.ts";
 

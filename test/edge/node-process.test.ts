@@ -155,7 +155,7 @@ describe("npm run start:edge", () => {
       DATA_DIR: path.join(dir, "refused"),
       ...env,
     });
-    const code = await proc.exited;
+    const { code } = await proc.exited;
     expect(code).toBe(1);
     const lines = proc
       .output()
