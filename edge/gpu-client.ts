@@ -173,9 +173,6 @@ function nodeError(res: Response, payload: unknown): ApiError {
   if (res.status >= 500 && res.status !== 503 && res.status !== 504) {
     return new ApiError("gpu_node_error", `GPU node failed: ${error}`, {}, { headers });
   }
-  const status = res.status >= 400 ? res.status : 503;
-  return new ApiError(code, error, details, {
-    status: status as ApiError["status"],
-    headers,
-  });
+  // The node's code carries its status: both services read it from the one table.
+  return new ApiError(code, error, details, { headers });
 }

@@ -13,7 +13,7 @@
 import type { Context, ExecutionContext } from "hono";
 import { createPostgresDatabase } from "../db/client-postgres.ts";
 import type { DatabaseHandle } from "../db/database.ts";
-import type { ErrorBody } from "../gpu-node/contract/index.ts";
+import { type ErrorBody, statusOf } from "../gpu-node/contract/index.ts";
 import { createApp } from "./app.ts";
 import { type AppEnv, type Logger, noopMirror, systemClock } from "./deps.ts";
 import { gpuClientFromSettings } from "./gpu-client.ts";
@@ -121,9 +121,9 @@ function build(env: WorkerEnv): Built {
 
 function misconfigured(problem: string): Response {
   const requestId = crypto.randomUUID();
-  const body: ErrorBody = { error: problem, code: "internal_error", request_id: requestId };
+  const body: ErrorBody = { error: problem, code: "misconfigured", request_id: requestId };
   return new Response(JSON.stringify(body), {
-    status: 503,
+    status: statusOf("misconfigured"),
     headers: { "content-type": "application/json", "x-request-id": requestId },
   });
 }

@@ -160,7 +160,7 @@ export async function proposeTradeAdjustments({
         phi3_proposal: row.phi3Proposal,
         hermes_assessment: null,
       },
-      { cause: err, status: reason?.status, headers: reason?.headers },
+      { cause: err, headers: reason?.headers },
     );
   }
   row.timings = { ...row.timings, hermes_ms: elapsed(hermesStarted), total_ms: elapsed(started) };
