@@ -12,6 +12,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import pino from "pino";
+import { z } from "zod";
+import { LogLevel, parseEnv } from "../gpu-node/contract/env.ts";
 import { REPO_ROOT } from "../test/support/process.ts";
 import { augmentation } from "./augment.ts";
 import { constrainedDecoding } from "./constrained.ts";
@@ -46,13 +48,19 @@ if (only && selected.length !== only.length) {
   process.exit(2);
 }
 
+const env = parseEnv(
+  z.object({
+    BENCH_DATABASE_URL: z.string().default("postgres://postgres:pw@127.0.0.1:5432/test"),
+    LOG_LEVEL: LogLevel.default("info"),
+  }),
+  process.env,
+);
 const logger = pino({
-  level: process.env.LOG_LEVEL || "info",
+  level: env.LOG_LEVEL,
   transport: undefined,
   base: { svc: "bench" },
 });
-const dbEnv = process.env.BENCH_DATABASE_URL ?? "postgres://postgres:pw@127.0.0.1:5432/test";
-const databaseUrl = dbEnv === "off" || dbEnv === "" ? undefined : dbEnv;
+const databaseUrl = env.BENCH_DATABASE_URL === "off" ? undefined : env.BENCH_DATABASE_URL;
 const machine = machineFacts();
 const scratch = await mkdtemp(join(tmpdir(), "bench-"));
 const outDir = join(REPO_ROOT, "bench", "results", quick ? "quick" : "");

@@ -8,9 +8,12 @@ import type { PgliteDatabase } from "drizzle-orm/pglite";
 import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import type { PostgresJsDatabase } from "drizzle-orm/postgres-js";
 import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
+import { parseEnv } from "../gpu-node/contract/env.ts";
+import { loadEnvFile } from "../gpu-node/contract/env-file.ts";
 import { openDatabase } from "./client.ts";
 import type { DatabaseHandle } from "./database.ts";
 import type * as schema from "./schema/index.ts";
+import { DatabaseEnv } from "./settings.ts";
 
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL("./migrations", import.meta.url));
 
@@ -28,13 +31,8 @@ export async function migrateDatabase(
 }
 
 async function main(): Promise<void> {
-  try {
-    process.loadEnvFile?.();
-  } catch {
-    // no .env: the environment alone decides
-  }
-  const databaseUrl = process.env.DATABASE_URL || undefined;
-  const dataDir = process.env.DATA_DIR || "./data";
+  loadEnvFile();
+  const { DATABASE_URL: databaseUrl, DATA_DIR: dataDir } = parseEnv(DatabaseEnv, process.env);
   const handle = await openDatabase({ databaseUrl, dataDir });
   const where = databaseUrl ? "DATABASE_URL" : `PGlite in ${path.resolve(dataDir, "pg")}`;
   process.stderr.write(`applying migrations to ${where} ...\n`);

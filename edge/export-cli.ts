@@ -9,6 +9,7 @@ import { createWriteStream } from "node:fs";
 import { parseArgs } from "node:util";
 import { openDatabase } from "../db/client.ts";
 import { migrateDatabase } from "../db/migrate.ts";
+import { loadEnvFile } from "../gpu-node/contract/env-file.ts";
 import { countExport, type ExportKind, exportLines } from "./services/export.ts";
 import { parseEdgeSettings, SettingsError } from "./settings.ts";
 
@@ -36,11 +37,7 @@ async function main(): Promise<void> {
     throw new UsageError("--since must be an ISO-8601 date-time");
   const kind: ExportKind = values.kind;
 
-  try {
-    process.loadEnvFile?.();
-  } catch {
-    // no .env
-  }
+  loadEnvFile();
   const settings = parseEdgeSettings(process.env);
   const handle = await openDatabase({
     databaseUrl: settings.DATABASE_URL,

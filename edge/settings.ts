@@ -3,6 +3,10 @@
  * environment it was given. Nothing else in edge/ reads the environment.
  */
 import { z } from "zod";
+import { DatabaseEnv } from "../db/settings.ts";
+import { isLoopbackHost, LogLevel, parseEnv, SettingsError } from "../gpu-node/contract/env.ts";
+
+export { isLoopbackHost, SettingsError };
 
 const bool = z
   .enum(["true", "false", "1", "0", "yes", "no", ""])
@@ -19,13 +23,8 @@ const optionalString = z
 export const EdgeSettingsSchema = z.object({
   PORT: int(0, 65535).default(8000),
   HOST: z.string().min(1).default("127.0.0.1"),
-  DATA_DIR: z.string().min(1).default("./data"),
-  DATABASE_URL: optionalString.pipe(
-    z
-      .string()
-      .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL")
-      .optional(),
-  ),
+  DATA_DIR: DatabaseEnv.shape.DATA_DIR,
+  DATABASE_URL: DatabaseEnv.shape.DATABASE_URL,
   GPU_NODE_URL: z.url({ protocol: /^https?$/ }).default("http://127.0.0.1:8001"),
   GPU_NODE_TOKEN: optionalString,
   API_KEYS: optionalString.transform((v) =>
@@ -47,20 +46,10 @@ export const EdgeSettingsSchema = z.object({
   AUGMENT_MAX_AGE_DAYS: int(0, 36_500).default(90),
   AUGMENT_SIMILARITY_POOL: int(1, 100_000).default(500),
   JSONL_MIRROR: bool.default(true),
-  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  LOG_LEVEL: LogLevel.default("info"),
 });
 
 export type EdgeSettings = z.output<typeof EdgeSettingsSchema>;
-
-export class SettingsError extends Error {
-  override name = "SettingsError";
-}
-
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/;
-
-export function isLoopbackHost(host: string): boolean {
-  return LOOPBACK.test(host);
-}
 
 /**
  * Parses and checks the settings. Throws a SettingsError whose message is one line naming the
@@ -68,23 +57,10 @@ export function isLoopbackHost(host: string): boolean {
  */
 export function parseEdgeSettings(env: Record<string, string | undefined>): EdgeSettings {
   // Unset and empty are the same for every variable with a default.
-  const cleaned: Record<string, string> = {};
-  for (const key of Object.keys(EdgeSettingsSchema.shape)) {
-    const value = env[key];
-    if (typeof value === "string" && value.trim() !== "") cleaned[key] = value.trim();
-  }
-  const result = EdgeSettingsSchema.safeParse(cleaned);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const name = String(issue?.path[0] ?? "settings");
-    const got = cleaned[name];
-    throw new SettingsError(
-      `invalid setting ${name}${got === undefined ? "" : `=${JSON.stringify(got)}`}: ${issue?.message}`,
-    );
-  }
-  const settings = result.data;
+  const settings = parseEnv(EdgeSettingsSchema, env);
   if ((settings.TLS_CERT_FILE === undefined) !== (settings.TLS_KEY_FILE === undefined)) {
     throw new SettingsError(
+      "TLS_CERT_FILE",
       "invalid setting TLS_CERT_FILE/TLS_KEY_FILE: set both to serve HTTPS, or neither",
     );
   }
@@ -98,6 +74,7 @@ export function parseEdgeSettings(env: Record<string, string | undefined>): Edge
 export function assertSafeExposure(settings: EdgeSettings, host = settings.HOST): void {
   if (!isLoopbackHost(host) && settings.API_KEYS.length === 0) {
     throw new SettingsError(
+      "API_KEYS",
       `refusing to serve on HOST=${host} without API_KEYS: set API_KEYS (comma-separated) or bind to 127.0.0.1`,
     );
   }
