@@ -1,5 +1,5 @@
 /**
- * HTTP client of the internal GPU-node contract (gpu-node/contract.ts). Workers-safe: fetch only.
+ * HTTP client of the internal GPU-node contract (gpu-node/contract/). Workers-safe: fetch only.
  *
  * Every failure becomes an ApiError: unreachable -> 503 gpu_node_unavailable, out of time ->
  * 504 gpu_node_timeout, the node's own errors (model not loaded, queue full, prompt too long...)

@@ -7,7 +7,7 @@
 import { z } from "zod";
 
 // ---------------------------------------------------------------------------------------------
-// The trade-proposal schema (contract.md). Every Phi-3 output satisfies it by construction.
+// The trade-proposal schema of the public API. Every Phi-3 output satisfies it by construction.
 // ---------------------------------------------------------------------------------------------
 
 /** The JSON Schema the seed used for guided decoding, verbatim. Key order matters: the grammar

@@ -1,5 +1,5 @@
 /**
- * A stand-in GPU node: the internal contract (gpu-node/contract.ts), answered deterministically
+ * A stand-in GPU node: the internal contract (gpu-node/contract/), answered deterministically
  * over real HTTP on a random loopback port. For edge tests and benchmarks; the real node with
  * tiny models is tested end to end elsewhere.
  */
