@@ -9,6 +9,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
+import { constants } from "node:os";
 import { fileURLToPath } from "node:url";
 
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -69,11 +70,9 @@ function installExitHook(): void {
     const onSignal = () => {
       for (const pid of liveGroups) killGroup(pid, "SIGKILL");
       liveGroups.clear();
-      // Nobody else listens: end the way the signal would have ended us without this hook.
-      if (process.listenerCount(signal) === 1) {
-        process.off(signal, onSignal);
-        process.kill(process.pid, signal);
-      }
+      // Nobody else listens: end now, with the status the signal would have given (re-raising it
+      // would let pending callbacks run first, e.g. a request failing on a killed server).
+      if (process.listenerCount(signal) === 1) process.exit(128 + constants.signals[signal]);
     };
     process.on(signal, onSignal);
   }
