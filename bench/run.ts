@@ -1,5 +1,6 @@
 /**
- * `npm run bench` (full) and `npm run bench -- --quick` (a smoke version of each, < 45 s).
+ * `npm run bench` (full) and `npm run bench -- --quick` (a smoke version of each; how long it
+ * takes, measured, is in BENCHMARKS.md: about a minute on 2 busy cores, more under heavy load).
  * Options: `--only id,id` picks benchmarks; `--no-doc` leaves BENCHMARKS.md alone.
  * Env (this entry is the only reader): BENCH_DATABASE_URL (Postgres for the database benchmarks;
  * default postgres://postgres:pw@127.0.0.1:5432/test, "off" to skip Postgres), LOG_LEVEL.
