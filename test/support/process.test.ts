@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { startProcess, startTsx, waitFor } from "./process.ts";
+import { startProcess, waitFor } from "./process.ts";
 
 const alive = (pid: number) => {
   try {
@@ -32,7 +32,14 @@ describe("the process helper", () => {
   it.each(["wait", "exit", "throw"])(
     "a parent that ends (%s) leaves no process of its groups behind",
     async (how) => {
-      const parent = startTsx(["test/support/fixtures/parent-of-a-group.ts", how]);
+      // node --import tsx, not the tsx CLI: its signal relay SIGKILLs a child that is slow to
+      // answer, and a SIGKILLed parent can run no hook at all.
+      const parent = startProcess(process.execPath, [
+        "--import",
+        "tsx",
+        "test/support/fixtures/parent-of-a-group.ts",
+        how,
+      ]);
       const line = await waitFor(() => parent.stdout().trim(), "the group's pids", 30_000, parent);
       const pids = pidsOf(line);
       expect(pids).toHaveLength(2);
