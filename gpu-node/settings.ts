@@ -141,7 +141,8 @@ export function parseGpuNodeSettings(
   env: Record<string, string | undefined>,
   options: ParseSettingsOptions = {},
 ): GpuNodeSettings {
-  const e = parseEnv(EnvSchema, env);
+  // Its checked values are numbers, choices and paths; the token is never checked, so never shown.
+  const e = parseEnv(EnvSchema, env, { showValues: true });
   const cwd = options.cwd ?? process.cwd();
   const threads = defaultThreads(options.logicalCores ?? availableParallelism());
   const modelsDir = resolve(cwd, e.MODELS_DIR ?? "./models");

@@ -49,18 +49,21 @@ export function presentVariables(
 
 /**
  * Parses the environment with `schema` (one entry per variable). Throws a SettingsError whose
- * message is one line naming each bad variable and what it held.
+ * message is one line naming each bad variable. The line is logged and a value may be a secret
+ * (a DATABASE_URL's password, a token), so values appear only with `showValues`, for a schema
+ * whose checked values are all harmless (numbers, choices, paths).
  */
 export function parseEnv<S extends z.ZodObject>(
   schema: S,
   env: Record<string, string | undefined>,
+  options: { showValues?: boolean } = {},
 ): z.output<S> {
   const present = presentVariables(env, Object.keys(schema.shape));
   const parsed = schema.safeParse(present);
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => {
     const name = String(issue.path[0] ?? "settings");
-    const got = present[name];
+    const got = options.showValues ? present[name] : undefined;
     return `invalid setting ${name}${got === undefined ? "" : `=${JSON.stringify(got)}`}: ${issue.message}`;
   });
   throw new SettingsError(

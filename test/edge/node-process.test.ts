@@ -149,7 +149,7 @@ describe("npm run start:edge", () => {
 
   it.each([
     [{ HOST: "0.0.0.0", API_KEYS: "" }, /refusing to serve on HOST=0\.0\.0\.0 without API_KEYS/],
-    [{ PORT: "http" }, /invalid setting PORT="http"/],
+    [{ PORT: "http" }, /^invalid setting PORT: /],
   ])("refuses to start with %j, one clear line, exit 1", async (env, message) => {
     const proc = startProcess("npm", ["run", "--silent", "start:edge"], {
       DATA_DIR: path.join(dir, "refused"),
