@@ -14,18 +14,20 @@ const LAYERS = {
   process: [
     "test/e2e/**/*.test.ts",
     "test/**/*process*.test.ts",
+    // Real Chromium (playwright-core) against a real server.
+    "test/**/*.browser.test.ts",
     "test/models/cli.test.ts",
     "test/hermes/check.test.ts",
   ],
   /** The model runtimes in-process on tiny real models (node-llama-cpp, onnxruntime-node). */
   models: [
     "test/hermes/runtime.test.ts",
-    "test/phi3/{runtime,thousand,tiny-model}.test.ts",
+    "test/phi3/{runtime,thousand,tiny-model,batch}.test.ts",
     "test/models/gguf.test.ts",
   ],
   /** In-process HTTP: app.request() or a loopback server, with real databases. */
   api: [
-    "test/edge/api.*.test.ts",
+    "test/edge/{api,openai}.*.test.ts",
     "test/edge/{augment,cancel,db-down,export}.test.ts",
     "test/gpu-node/{app.*,loader,shutdown}.test.ts",
   ],
