@@ -1,9 +1,11 @@
 /**
- * Starts the real GPU node entry (what `npm run start:gpu-node` runs: `tsx gpu-node/main.ts`) on a
- * random loopback port, on top of the one process helper. npm itself is left out: it does not
- * pass SIGTERM on to the script's process, and the tests are about the node's own signal handling.
+ * Starts the real GPU node entry as its container does (`node --import tsx gpu-node/main.ts`) on a
+ * random loopback port, on top of the one process helper. npm and the `tsx` command are left out:
+ * npm does not pass SIGTERM on to the script's process, the `tsx` command SIGKILLs a child that
+ * does not confirm a signal within 30 ms (a loaded machine's node may not), and the tests are about
+ * the node's own signal handling.
  */
-import { jsonLines, type Proc, startTsx, waitForJsonLine } from "./process.ts";
+import { jsonLines, type Proc, startProcess, waitForJsonLine } from "./process.ts";
 
 export { type Exit, REPO_ROOT } from "./process.ts";
 
@@ -20,8 +22,9 @@ export function spawnGpuNode(
   env: Record<string, string>,
   options: { keepChars?: number } = {},
 ): Proc {
-  return startTsx(
-    ["gpu-node/main.ts"],
+  return startProcess(
+    process.execPath,
+    ["--import", "tsx", "gpu-node/main.ts"],
     { GPU_NODE_HOST: "127.0.0.1", GPU_NODE_PORT: "0", ...env },
     { dropEnv: NODE_VARIABLES, keepChars: options.keepChars },
   );
