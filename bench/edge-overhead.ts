@@ -14,8 +14,13 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import autocannon from "autocannon";
 import { GPU_ROUTES } from "../gpu-node/contract/index.ts";
-import { freePort } from "../test/support/process.ts";
-import { type Child, firstJsonLine, spawnChild, waitForHttp } from "./lib/proc.ts";
+import {
+  freePort,
+  type Proc,
+  startTsx,
+  waitForHttp,
+  waitForJsonLine,
+} from "../test/support/process.ts";
 import { round } from "./lib/stats.ts";
 import type { Benchmark, BenchOptions, BenchResult } from "./lib/types.ts";
 
@@ -139,23 +144,23 @@ export const edgeOverhead: Benchmark = {
       rateSeconds: opts.quick ? 2 : 10,
       rates: [200, 500],
     };
-    const children: Child[] = [];
+    const children: Proc[] = [];
     let dataDir: string | undefined;
     const cpu: CpuRun[] = [];
     const rates: RateRun[] = [];
     try {
-      const standIn = spawnChild(["bench/servers/stand-in.ts"], { GPU_NODE_TOKEN: TOKEN });
+      const standIn = startTsx(["bench/servers/stand-in.ts"], { GPU_NODE_TOKEN: TOKEN });
       children.push(standIn);
-      const { url: gpuUrl } = await firstJsonLine<{ url: string }>(standIn);
-      const forwarder = spawnChild(["bench/servers/forwarder.ts"], {
+      const { url: gpuUrl } = await waitForJsonLine<{ url: string }>(standIn);
+      const forwarder = startTsx(["bench/servers/forwarder.ts"], {
         FORWARD_TO: gpuUrl,
         GPU_NODE_TOKEN: TOKEN,
       });
       children.push(forwarder);
-      const { url: fwdUrl } = await firstJsonLine<{ url: string }>(forwarder);
+      const { url: fwdUrl } = await waitForJsonLine<{ url: string }>(forwarder);
       dataDir = await mkdtemp(join(opts.scratch, "edge-"));
       const port = await freePort();
-      const edge = spawnChild(
+      const edge = startTsx(
         ["edge/node.ts"],
         {
           PORT: String(port),
@@ -169,13 +174,13 @@ export const edgeOverhead: Benchmark = {
           // Production's level: every request is logged (to /dev/null here).
           LOG_LEVEL: "info",
         },
-        { quietStdout: true },
+        { stdout: "ignore", keepChars: 20_000 },
       );
       children.push(edge);
       const edgeUrl = `http://127.0.0.1:${port}`;
       await waitForHttp(`${edgeUrl}/health`, edge);
 
-      const pg = (c: Child) => c.child.pid as number;
+      const pg = (c: Proc) => c.child.pid as number;
       const targets: Target[] = [
         {
           name: "direct",

@@ -13,9 +13,14 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { GPU_ROUTES } from "../gpu-node/contract/index.ts";
-import { freePort } from "../test/support/process.ts";
+import {
+  freePort,
+  type Proc,
+  startTsx,
+  waitForHttp,
+  waitForJsonLine,
+} from "../test/support/process.ts";
 import { startTinyGpuNode, TINY_TOKEN } from "./lib/gpu-node.ts";
-import { type Child, firstJsonLine, spawnChild, waitForHttp } from "./lib/proc.ts";
 import { round, summarize } from "./lib/stats.ts";
 import type { Benchmark, BenchOptions, BenchResult } from "./lib/types.ts";
 
@@ -163,7 +168,7 @@ export const streaming: Benchmark = {
   async run(options: BenchOptions): Promise<BenchResult> {
     const rounds = options.quick ? 3 : 15;
     const maxTokens = options.quick ? 16 : 64;
-    const children: Child[] = [];
+    const children: Proc[] = [];
     const stops: (() => Promise<void>)[] = [];
     try {
       let gpuUrl: string;
@@ -174,19 +179,19 @@ export const streaming: Benchmark = {
         gpuUrl = tiny.url;
         target = "GPU node (tiny models, CPU) -> edge (Node entry, PGlite)";
       } else {
-        const standIn = spawnChild(["bench/servers/stand-in.ts"], {
+        const standIn = startTsx(["bench/servers/stand-in.ts"], {
           GPU_NODE_TOKEN: TINY_TOKEN,
           STAND_IN_STREAM_DELAY_MS: String(STAND_IN_PIECE_MS),
         });
         children.push(standIn);
-        gpuUrl = (await firstJsonLine<{ url: string }>(standIn)).url;
+        gpuUrl = (await waitForJsonLine<{ url: string }>(standIn)).url;
         target =
           "STAND-IN GPU node (the real node's streaming routes are not on this branch) -> edge (Node entry, PGlite)";
       }
       const dataDir = await mkdtemp(join(options.scratch, "edge-"));
       stops.push(() => rm(dataDir, { recursive: true, force: true }));
       const port = await freePort();
-      const edge = spawnChild(
+      const edge = startTsx(
         ["edge/node.ts"],
         {
           PORT: String(port),
@@ -199,7 +204,7 @@ export const streaming: Benchmark = {
           API_KEYS: "",
           LOG_LEVEL: "info",
         },
-        { quietStdout: true },
+        { stdout: "ignore", keepChars: 20_000 },
       );
       children.push(edge);
       const edgeUrl = `http://127.0.0.1:${port}`;

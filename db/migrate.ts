@@ -2,18 +2,19 @@
  * Applies the committed SQL migrations (db/migrations). Node only: the migrator reads the folder.
  * `npm run db:migrate` runs it against DATABASE_URL (or the embedded PGlite in DATA_DIR/pg).
  */
-import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { PgliteDatabase } from "drizzle-orm/pglite";
 import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import type { PostgresJsDatabase } from "drizzle-orm/postgres-js";
 import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
-import { createPgliteDatabase } from "./client-pglite.ts";
-import { createPostgresDatabase, type PostgresTimeouts } from "./client-postgres.ts";
+import { parseEnv } from "../gpu-node/contract/env.ts";
+import { loadEnvFile } from "../gpu-node/contract/env-file.ts";
+import { openDatabase } from "./client.ts";
 import type { DatabaseHandle } from "./database.ts";
-import { DataDirectoryInUseError, lockDataDirectory } from "./pglite-lock.ts";
+import { DataDirectoryInUseError } from "./pglite-lock.ts";
 import type * as schema from "./schema/index.ts";
+import { DatabaseEnv } from "./settings.ts";
 
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL("./migrations", import.meta.url));
 
@@ -30,49 +31,9 @@ export async function migrateDatabase(
   }
 }
 
-/** Opens the database the settings name: postgres-js for a URL, else PGlite in dataDir/pg. */
-export async function openDatabase(opts: {
-  databaseUrl?: string;
-  dataDir: string;
-  /** Postgres only: client-side limits (the edge sets them from its settings). */
-  timeouts?: PostgresTimeouts;
-  /** PGlite only: who opens the directory, named to a second process that tries (lock). */
-  command?: string;
-}): Promise<DatabaseHandle> {
-  if (opts.databaseUrl) {
-    return createPostgresDatabase({ url: opts.databaseUrl, timeouts: opts.timeouts });
-  }
-  const dir = path.resolve(opts.dataDir, "pg");
-  mkdirSync(dir, { recursive: true });
-  // PGlite is single-process: refuse (DataDirectoryInUseError) rather than open it twice.
-  const lock = lockDataDirectory(dir, opts.command ?? "db:migrate");
-  try {
-    const handle = await createPgliteDatabase(dir);
-    return {
-      ...handle,
-      lock,
-      close: async () => {
-        try {
-          await handle.close();
-        } finally {
-          lock.release();
-        }
-      },
-    };
-  } catch (err) {
-    lock.release();
-    throw err;
-  }
-}
-
 async function main(): Promise<void> {
-  try {
-    process.loadEnvFile?.();
-  } catch {
-    // no .env: the environment alone decides
-  }
-  const databaseUrl = process.env.DATABASE_URL || undefined;
-  const dataDir = process.env.DATA_DIR || "./data";
+  loadEnvFile();
+  const { DATABASE_URL: databaseUrl, DATA_DIR: dataDir } = parseEnv(DatabaseEnv, process.env);
   const handle = await openDatabase({ databaseUrl, dataDir });
   const where = databaseUrl ? "DATABASE_URL" : `PGlite in ${path.resolve(dataDir, "pg")}`;
   process.stderr.write(`applying migrations to ${where} ...\n`);

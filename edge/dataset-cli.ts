@@ -5,8 +5,9 @@
  */
 
 import { parseArgs } from "node:util";
-import { migrateDatabase, openDatabase } from "../db/migrate.ts";
-import { writeNdjsonFile } from "./node/ndjson-file.ts";
+import { openDatabase } from "../db/client.ts";
+import { migrateDatabase } from "../db/migrate.ts";
+import { writeNdjsonFile } from "./node-runtime/ndjson-file.ts";
 import { countDataset, type DatasetFormat, exportDataset } from "./services/export-dataset.ts";
 import { parseEdgeSettings, SettingsError } from "./settings.ts";
 

@@ -8,33 +8,15 @@ import { DrizzleQueryError } from "drizzle-orm";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { ERROR_STATUS, type ErrorBody, type ErrorCode } from "../gpu-node/contract/index.ts";
-import type { AppEnv } from "./env.ts";
+import { type ErrorBody, type ErrorCode, ServiceError } from "../gpu-node/contract/index.ts";
+import type { AppEnv } from "./deps.ts";
 
-export function statusOf(code: ErrorCode): ContentfulStatusCode {
-  return ERROR_STATUS[code] as ContentfulStatusCode;
-}
-
-export class ApiError extends Error {
-  override name = "ApiError";
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-    /** Extra fields of the envelope (the seed's, e.g. specified_model_id). */
-    readonly details: Record<string, unknown> = {},
-    options?: {
-      cause?: unknown;
-      status?: ContentfulStatusCode;
-      headers?: Record<string, string>;
-    },
-  ) {
-    super(message, { cause: options?.cause });
-    this.status = options?.status ?? statusOf(code);
-    this.headers = options?.headers ?? {};
-  }
-  readonly status: ContentfulStatusCode;
-  readonly headers: Record<string, string>;
-}
+/**
+ * The edge's name for the one error class of both services (gpu-node/contract/errors.ts): a
+ * code, whose status comes from the one table, a message safe to show, envelope fields, headers.
+ */
+export const ApiError = ServiceError;
+export type ApiError = ServiceError;
 
 export function errorBody(
   c: Context<AppEnv>,
@@ -92,10 +74,12 @@ export interface OpenAiErrorBody {
 
 export function errorResponse(c: Context<AppEnv>, err: ApiError): Response {
   for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
+  // 499 (request_aborted) is no status Hono knows; it is logged, never seen by the client.
+  const status = err.status as ContentfulStatusCode;
   if (isOpenAiPath(c.req.path)) {
-    return c.json(openAiErrorBody(err.code, err.message, err.status, err.details), err.status);
+    return c.json(openAiErrorBody(err.code, err.message, err.status, err.details), status);
   }
-  return c.json(errorBody(c, err.code, err.message, err.details), err.status);
+  return c.json(errorBody(c, err.code, err.message, err.details), status);
 }
 
 /** Hono's own exceptions (body limit, malformed JSON, bad auth) mapped onto our codes. */
@@ -104,7 +88,7 @@ function fromHttpException(err: HTTPException): ApiError {
     case 400:
       return /json/i.test(err.message)
         ? new ApiError("invalid_json", "Malformed JSON in request body.", {}, { cause: err })
-        : new ApiError("invalid_request", err.message || "Bad request.", {}, { status: 400 });
+        : new ApiError("invalid_request", err.message || "Bad request.", {}, { cause: err });
     case 401:
       return new ApiError("unauthorized", "Missing or invalid API key.");
     case 404:
@@ -114,12 +98,7 @@ function fromHttpException(err: HTTPException): ApiError {
     case 415:
       return new ApiError("unsupported_media_type", "Content-Type must be application/json.");
     default:
-      return new ApiError(
-        "internal_error",
-        "Internal server error.",
-        {},
-        { status: err.status as ContentfulStatusCode },
-      );
+      return new ApiError("internal_error", "Internal server error.", {}, { cause: err });
   }
 }
 

@@ -5,9 +5,11 @@
  */
 
 import { parseArgs } from "node:util";
-import { migrateDatabase, openDatabase } from "../db/migrate.ts";
+import { openDatabase } from "../db/client.ts";
+import { migrateDatabase } from "../db/migrate.ts";
 import { DataDirectoryInUseError } from "../db/pglite-lock.ts";
-import { writeNdjsonFile } from "./node/ndjson-file.ts";
+import { loadEnvFile } from "../gpu-node/contract/env-file.ts";
+import { writeNdjsonFile } from "./node-runtime/ndjson-file.ts";
 import { TIMESTAMP_MAX, TIMESTAMP_MIN } from "./routes/schemas.ts";
 import { countExport, type ExportKind, exportLines } from "./services/export.ts";
 import { parseEdgeSettings, SettingsError } from "./settings.ts";
@@ -40,11 +42,7 @@ async function main(): Promise<void> {
     );
   const kind: ExportKind = values.kind;
 
-  try {
-    process.loadEnvFile?.();
-  } catch {
-    // no .env
-  }
+  loadEnvFile();
   const settings = parseEdgeSettings(process.env);
   let handle: Awaited<ReturnType<typeof openDatabase>>;
   try {

@@ -1,5 +1,5 @@
 /**
- * HTTP client of the internal GPU-node contract (gpu-node/contract.ts). Workers-safe: fetch only.
+ * HTTP client of the internal GPU-node contract (gpu-node/contract/). Workers-safe: fetch only.
  *
  * Every failure becomes an ApiError: unreachable -> 503 gpu_node_unavailable, out of time ->
  * 504 gpu_node_timeout, the node's own errors (model not loaded, queue full, prompt too long...)
@@ -18,7 +18,7 @@ import {
   Phi3GenerateResponse,
   REQUEST_ID_HEADER,
 } from "../gpu-node/contract/index.ts";
-import type { Logger } from "./env.ts";
+import type { Logger } from "./deps.ts";
 import { ApiError } from "./errors.ts";
 import { createGpuRouter } from "./gpu-router.ts";
 import { createGpuStreaming, type GpuStreaming } from "./gpu-stream.ts";
@@ -52,7 +52,7 @@ export interface TransportResponse {
 
 /**
  * Sends one JSON request. The default is `fetch` (Workers and anywhere else); the Node entry
- * injects a keep-alive node:http transport (edge/node/gpu-transport.ts), which costs less CPU.
+ * injects a keep-alive node:http transport (edge/node-runtime/gpu-transport.ts), which costs less CPU.
  */
 export type GpuTransport = (request: TransportRequest) => Promise<TransportResponse>;
 
@@ -241,9 +241,6 @@ export function nodeError(
   if (res.status >= 500 && res.status !== 503 && res.status !== 504) {
     return new ApiError("gpu_node_error", `GPU node failed: ${error}`, {}, { headers });
   }
-  const status = res.status >= 400 ? res.status : 503;
-  return new ApiError(code, error, details, {
-    status: status as ApiError["status"],
-    headers,
-  });
+  // The node's code carries its status: both services read it from the one table.
+  return new ApiError(code, error, details, { headers });
 }

@@ -27,7 +27,7 @@ import type {
   Phi3GenerateResponse,
 } from "../gpu-node/contract/index.ts";
 import { overallStatus } from "../gpu-node/contract/index.ts";
-import type { Logger } from "./env.ts";
+import type { Logger } from "./deps.ts";
 import { ApiError } from "./errors.ts";
 import type { CallOptions, GpuClient } from "./gpu-client.ts";
 

@@ -1,7 +1,7 @@
 /**
  * What the edge measures, behind a small interface (Workers-safe: no prom-client here).
  *
- * The Node entry injects a Prometheus implementation (edge/node/metrics.ts) and serves it on
+ * The Node entry injects a Prometheus implementation (edge/node-runtime/metrics.ts) and serves it on
  * GET /metrics; the Worker has none (Cloudflare's own analytics cover it), so /metrics is a 404
  * there.
  */

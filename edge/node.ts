@@ -1,13 +1,10 @@
 /** Node entry of the edge: `npm run start:edge`. Parses the environment, serves, stops cleanly. */
 
-import { startEdge } from "./node/server.ts";
+import { loadEnvFile } from "../gpu-node/contract/env-file.ts";
+import { startEdge } from "./node-runtime/server.ts";
 import { SettingsError } from "./settings.ts";
 
-try {
-  process.loadEnvFile?.();
-} catch {
-  // No .env file: the environment and the defaults decide.
-}
+loadEnvFile();
 
 try {
   const edge = await startEdge(process.env);

@@ -3,6 +3,10 @@
  * environment it was given. Nothing else in edge/ reads the environment.
  */
 import { z } from "zod";
+import { DatabaseEnv } from "../db/settings.ts";
+import { isLoopbackHost, LogLevel, parseEnv, SettingsError } from "../gpu-node/contract/env.ts";
+
+export { isLoopbackHost, SettingsError };
 
 const bool = z
   .enum(["true", "false", "1", "0", "yes", "no", ""])
@@ -19,13 +23,8 @@ const optionalString = z
 export const EdgeSettingsSchema = z.object({
   PORT: int(0, 65535).default(8000),
   HOST: z.string().min(1).default("127.0.0.1"),
-  DATA_DIR: z.string().min(1).default("./data"),
-  DATABASE_URL: optionalString.pipe(
-    z
-      .string()
-      .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL")
-      .optional(),
-  ),
+  DATA_DIR: DatabaseEnv.shape.DATA_DIR,
+  DATABASE_URL: DatabaseEnv.shape.DATABASE_URL,
   /** Unset: derived from GPU_NODE_PORT (and GPU_NODE_HOST), see `defaultGpuNodeUrl`. */
   GPU_NODE_URL: z.url({ protocol: /^https?$/ }).optional(),
   // Read only to derive the default GPU_NODE_URL; the GPU node itself owns them.
@@ -80,17 +79,13 @@ export const EdgeSettingsSchema = z.object({
   AUGMENT_MAX_AGE_DAYS: int(0, 36_500).default(90),
   AUGMENT_SIMILARITY_POOL: int(1, 100_000).default(100),
   JSONL_MIRROR: bool.default(true),
-  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  LOG_LEVEL: LogLevel.default("info"),
 });
 
 export type EdgeSettings = Omit<
   z.output<typeof EdgeSettingsSchema>,
   "GPU_NODE_URL" | "GPU_NODE_HOST" | "GPU_NODE_PORT"
 > & { GPU_NODE_URL: string };
-
-export class SettingsError extends Error {
-  override name = "SettingsError";
-}
 
 /**
  * The GPU node's URL when GPU_NODE_URL is unset: the node as the same .env starts it, i.e.
@@ -100,6 +95,7 @@ export class SettingsError extends Error {
 export function defaultGpuNodeUrl(host = "127.0.0.1", port = 8001): string {
   if (port === 0) {
     throw new SettingsError(
+      "GPU_NODE_URL",
       "invalid setting GPU_NODE_URL: GPU_NODE_PORT asks for any free port, so the GPU node's URL cannot be derived; set GPU_NODE_URL",
     );
   }
@@ -109,37 +105,20 @@ export function defaultGpuNodeUrl(host = "127.0.0.1", port = 8001): string {
   return `http://${bracketed}:${port}`;
 }
 
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/;
-
-export function isLoopbackHost(host: string): boolean {
-  return LOOPBACK.test(host);
-}
-
 /**
  * Parses and checks the settings. Throws a SettingsError whose message is one line naming the
  * offending variable.
  */
 export function parseEdgeSettings(env: Record<string, string | undefined>): EdgeSettings {
   // Unset and empty are the same for every variable with a default.
-  const cleaned: Record<string, string> = {};
-  for (const key of Object.keys(EdgeSettingsSchema.shape)) {
-    const value = env[key];
-    if (typeof value === "string" && value.trim() !== "") cleaned[key] = value.trim();
-  }
-  const result = EdgeSettingsSchema.safeParse(cleaned);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const name = String(issue?.path[0] ?? "settings");
-    // The variable's name, never its value (a value may be a secret, and this line is logged).
-    throw new SettingsError(`invalid setting ${name}: ${issue?.message}`);
-  }
-  const { GPU_NODE_HOST, GPU_NODE_PORT, ...rest } = result.data;
+  const { GPU_NODE_HOST, GPU_NODE_PORT, ...rest } = parseEnv(EdgeSettingsSchema, env);
   const settings: EdgeSettings = {
     ...rest,
     GPU_NODE_URL: rest.GPU_NODE_URL ?? defaultGpuNodeUrl(GPU_NODE_HOST, GPU_NODE_PORT),
   };
   if ((settings.TLS_CERT_FILE === undefined) !== (settings.TLS_KEY_FILE === undefined)) {
     throw new SettingsError(
+      "TLS_CERT_FILE",
       "invalid setting TLS_CERT_FILE/TLS_KEY_FILE: set both to serve HTTPS, or neither",
     );
   }
@@ -158,6 +137,7 @@ export function gpuNodeUrls(settings: Pick<EdgeSettings, "GPU_NODE_URL" | "GPU_N
 export function assertSafeExposure(settings: EdgeSettings, host = settings.HOST): void {
   if (!isLoopbackHost(host) && settings.API_KEYS.length === 0) {
     throw new SettingsError(
+      "API_KEYS",
       "refusing to serve on a non-loopback HOST without API_KEYS: set API_KEYS (comma-separated) or bind HOST to 127.0.0.1",
     );
   }

@@ -13,12 +13,12 @@
 import type { Context, ExecutionContext } from "hono";
 import { createPostgresDatabase } from "../db/client-postgres.ts";
 import type { DatabaseHandle } from "../db/database.ts";
-import type { ErrorBody } from "../gpu-node/contract/index.ts";
+import { type ErrorBody, statusOf } from "../gpu-node/contract/index.ts";
 // A Text module (wrangler.toml [[rules]]): /docs serves Scalar's script from the bundle.
 // @ts-expect-error: a text import has no type declarations (and the package does not export it).
 import apiReferenceJs from "../node_modules/@scalar/api-reference/dist/browser/standalone.js";
 import { createApp } from "./app.ts";
-import { type AppEnv, type Logger, noopMirror, systemClock } from "./env.ts";
+import { type AppEnv, type Logger, noopMirror, systemClock } from "./deps.ts";
 import { isOpenAiPath, type OpenAiErrorBody, openAiErrorBody } from "./errors.ts";
 import { gpuClientFromSettings } from "./gpu-client.ts";
 import {
@@ -133,9 +133,9 @@ function misconfigured(problem: string, path: string): Response {
   const requestId = crypto.randomUUID();
   const body: ErrorBody | OpenAiErrorBody = isOpenAiPath(path)
     ? openAiErrorBody("misconfigured", problem, 503)
-    : { error: problem, code: "internal_error", request_id: requestId };
+    : { error: problem, code: "misconfigured", request_id: requestId };
   return new Response(JSON.stringify(body), {
-    status: 503,
+    status: statusOf("misconfigured"),
     headers: { "content-type": "application/json", "x-request-id": requestId },
   });
 }

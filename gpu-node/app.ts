@@ -12,7 +12,6 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { Logger } from "pino";
 import type { z } from "zod";
 import {
-  critiquePrompt,
   DEADLINE_HEADER,
   type ErrorCode,
   GPU_ROUTES,
@@ -27,6 +26,7 @@ import {
   REQUEST_ID_HEADER,
   type Timings,
 } from "./contract/index.ts";
+import { critiquePrompt } from "./hermes/critique-prompt.ts";
 import { QueueFullError, type WorkQueue } from "./queue.ts";
 import { type GenerationTimings, GpuNodeError, type HermesResult } from "./runtime.ts";
 import { requestSignal } from "./service/abort.ts";

@@ -2,11 +2,12 @@
  * The GPU node's entry (`npm run start:gpu-node`): parse the environment, listen at once, load
  * the models in the background, and shut down gracefully on SIGTERM/SIGINT.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { serve } from "@hono/node-server";
 import { pino } from "pino";
 import { createGpuNodeApp } from "./app.ts";
+import { loadEnvFile } from "./contract/env-file.ts";
 import { Lifecycle } from "./service/lifecycle.ts";
 import { loadModels, type ModelLoaders } from "./service/loader.ts";
 import { createModelRegistry } from "./service/registry.ts";
@@ -15,8 +16,7 @@ import { type GpuNodeSettings, parseGpuNodeSettings, SettingsError } from "./set
 import { startupVramPlan } from "./vram-inputs.ts";
 
 function readSettings(): GpuNodeSettings {
-  // process.loadEnvFile exists from Node 20.12; it never overrides variables already set.
-  if (existsSync(".env") && typeof process.loadEnvFile === "function") process.loadEnvFile(".env");
+  loadEnvFile();
   try {
     return parseGpuNodeSettings(process.env);
   } catch (error) {

@@ -7,6 +7,7 @@
 import { availableParallelism } from "node:os";
 import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
+import { isLoopbackHost, LOG_LEVELS, parseEnv, SettingsError } from "./contract/env.ts";
 import {
   DEFAULT_HERMES_FILE,
   DEFAULT_PHI3_DIR_CPU,
@@ -34,7 +35,6 @@ export const DEFAULT_HERMES_SYSTEM_PROMPT =
   "When you assess a trade, weigh risk against reward, say what could go wrong, and state " +
   "your uncertainty plainly. Never invent prices, news or figures you were not given.";
 
-const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 const DEVICE_CHOICES = ["auto", "cpu", "cuda"] as const;
 
 export interface GpuNodeSettings {
@@ -71,20 +71,11 @@ export interface GpuNodeSettings {
   logLevel: (typeof LOG_LEVELS)[number];
 }
 
-/** A setting that cannot be used; `message` is the one line printed before exiting. */
-export class SettingsError extends Error {
-  constructor(
-    readonly variable: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = "SettingsError";
-  }
-}
+export { isLoopbackHost, SettingsError };
 
 /**
  * Default CPU threads for a model runtime. llama.cpp's own default, max(4, cores), oversubscribes
- * small machines badly (facts.md: on 2 cores a tiny model ran at 4 tok/s with it and about
+ * small machines badly (measured: on 2 cores a tiny model ran at 4 tok/s with it and about
  * 2,500 tok/s with 1 thread). Half the logical cores approximates the physical ones (SMT); the cap
  * of 4 keeps two runtimes plus the HTTP loop from fighting on a shared box. On a GPU the value
  * barely matters.
@@ -144,15 +135,6 @@ export const EnvSchema = z.object({
   LOG_LEVEL: choice(LOG_LEVELS),
 });
 
-/** Hosts that only this machine can reach; anything else needs GPU_NODE_TOKEN. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host
-    .trim()
-    .toLowerCase()
-    .replace(/^\[|\]$/g, "");
-  return h === "localhost" || h === "::1" || /^127(\.\d{1,3}){3}$/.test(h);
-}
-
 export interface ParseSettingsOptions {
   /** Logical CPU count, for the thread defaults; the machine's by default. */
   logicalCores?: number;
@@ -167,17 +149,8 @@ export function parseGpuNodeSettings(
   env: Record<string, string | undefined>,
   options: ParseSettingsOptions = {},
 ): GpuNodeSettings {
-  const parsed = EnvSchema.safeParse(env);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const variable = String(issue?.path[0] ?? "environment");
-    // The variable's name, never its value (a value may be a secret, and this line is logged).
-    throw new SettingsError(
-      variable,
-      `invalid setting ${variable}: ${issue?.message ?? "invalid"}`,
-    );
-  }
-  const e = parsed.data;
+  // The variable's name, never its value (a value may be a secret, and this line is logged).
+  const e = parseEnv(EnvSchema, env);
   const cwd = options.cwd ?? process.cwd();
   const threads = defaultThreads(options.logicalCores ?? availableParallelism());
   const modelsDir = resolve(cwd, e.MODELS_DIR ?? "./models");

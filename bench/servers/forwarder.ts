@@ -5,9 +5,19 @@
  */
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
+import { z } from "zod";
+import { parseEnv } from "../../gpu-node/contract/env.ts";
 
-const target = process.env.FORWARD_TO ?? "http://127.0.0.1:8001";
-const token = process.env.GPU_NODE_TOKEN ?? "";
+// Read once at start-up: nothing of this is on the per-request path being measured.
+const env = parseEnv(
+  z.object({
+    FORWARD_TO: z.url().default("http://127.0.0.1:8001"),
+    GPU_NODE_TOKEN: z.string().default(""),
+  }),
+  process.env,
+);
+const target = env.FORWARD_TO;
+const token = env.GPU_NODE_TOKEN;
 const app = new Hono();
 app.post("/generate/hermes/", async (c) => {
   const body = await c.req.json<{ prompt: string; max_length?: number }>();

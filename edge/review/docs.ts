@@ -5,7 +5,7 @@
  */
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { Scalar } from "@scalar/hono-api-reference";
-import type { AppEnv, StaticAssets } from "../env.ts";
+import type { AppEnv, StaticAssets } from "../deps.ts";
 import { ApiError } from "../errors.ts";
 
 export const API_REFERENCE_JS = "/docs/assets/api-reference.js";

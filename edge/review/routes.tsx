@@ -14,7 +14,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
 import type { FeedbackRow } from "../../db/schema/feedback.ts";
 import type { ProposalEndpoint } from "../../db/schema/proposals.ts";
-import type { AppEnv, Clock } from "../env.ts";
+import type { AppEnv, Clock } from "../deps.ts";
 import { ApiError } from "../errors.ts";
 import { submitFeedback } from "../services/feedback.ts";
 import { findQueueItem } from "../services/find-queue-item.ts";
@@ -99,13 +99,14 @@ export function createReviewRoutes(options: {
   });
   const review = new Hono<ReviewEnv>();
 
-  const render = async (c: RC, page: JSX.Element, status: ContentfulStatusCode = 200) => {
+  // A status from the one table (ServiceError.status); 499 never reaches a page.
+  const render = async (c: RC, page: JSX.Element, status: number = 200) => {
     c.header("cache-control", "no-store");
     c.header("x-frame-options", "DENY");
     c.header("referrer-policy", "same-origin");
-    return c.html(`<!doctype html>${await page.toString()}`, status);
+    return c.html(`<!doctype html>${await page.toString()}`, status as ContentfulStatusCode);
   };
-  const problem = (c: RC, status: ContentfulStatusCode, title: string, message: string) =>
+  const problem = (c: RC, status: number, title: string, message: string) =>
     render(
       c,
       <ProblemPage

@@ -10,7 +10,7 @@
 import type { Context } from "hono";
 import { deleteCookie, getSignedCookie, setSignedCookie } from "hono/cookie";
 import { timingSafeEqual } from "hono/utils/buffer";
-import type { Clock } from "../env.ts";
+import type { Clock } from "../deps.ts";
 
 export const SESSION_COOKIE = "sidecar_session";
 

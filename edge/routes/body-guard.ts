@@ -9,7 +9,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import type { AppEnv } from "../env.ts";
+import type { AppEnv } from "../deps.ts";
 import { ApiError } from "../errors.ts";
 
 export interface JsonProblem {

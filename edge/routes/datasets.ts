@@ -1,6 +1,6 @@
 /** GET /feedback/phi3/datasets: the corrections as SFT or DPO fine-tuning data (NDJSON). */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../env.ts";
+import type { AppEnv } from "../deps.ts";
 import { ApiError } from "../errors.ts";
 import { exportDataset } from "../services/export-dataset.ts";
 import { errorResponses } from "./schemas.ts";

@@ -1,6 +1,6 @@
 /** POST /feedback/phi3/ and GET /feedback/phi3/export. */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../env.ts";
+import type { AppEnv } from "../deps.ts";
 import { ApiError, describeError } from "../errors.ts";
 import { exportLines } from "../services/export.ts";
 import { submitFeedback } from "../services/feedback.ts";

@@ -5,7 +5,7 @@
  */
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { timingSafeEqual } from "hono/utils/buffer";
-import type { AppEnv } from "../env.ts";
+import type { AppEnv } from "../deps.ts";
 import { checkHealth } from "../services/health.ts";
 import { HealthResponse, PublicHealthResponse } from "./schemas.ts";
 

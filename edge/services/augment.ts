@@ -10,7 +10,7 @@
  */
 import { sql } from "drizzle-orm";
 import { canonicalProposal, type TradeProposal } from "../../gpu-node/contract/index.ts";
-import type { ServiceContext } from "../env.ts";
+import type { ServiceContext } from "../deps.ts";
 
 export interface WorkedExample {
   id: string;

@@ -4,7 +4,7 @@
  * own signal and the request's deadline and arms one timer per call for whichever ends first.
  */
 import type { Context } from "hono";
-import type { AppDeps, AppEnv, ServiceContext } from "../env.ts";
+import type { AppDeps, AppEnv, ServiceContext } from "../deps.ts";
 
 export function requestContext(
   c: Context<AppEnv>,

@@ -3,7 +3,7 @@ import { eq } from "drizzle-orm";
 import { type FeedbackRow, type FeedbackType, feedbackItems } from "../../db/schema/feedback.ts";
 import { proposals } from "../../db/schema/proposals.ts";
 import { TradeProposal } from "../../gpu-node/contract/index.ts";
-import type { ServiceContext } from "../env.ts";
+import type { ServiceContext } from "../deps.ts";
 import { ApiError } from "../errors.ts";
 import { timedQuery } from "../metrics.ts";
 import { toFeedbackLine } from "./records.ts";

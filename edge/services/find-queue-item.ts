@@ -4,7 +4,7 @@
  */
 import { and, asc, count, desc, sql } from "drizzle-orm";
 import { type ProposalRow, proposals } from "../../db/schema/proposals.ts";
-import type { ServiceContext } from "../env.ts";
+import type { ServiceContext } from "../deps.ts";
 import { ApiError } from "../errors.ts";
 import { type Cursor, filterConditions, keyset } from "./list-proposals.ts";
 

@@ -6,7 +6,7 @@
 import { asc, eq, inArray, sql } from "drizzle-orm";
 import { type FeedbackRow, feedbackItems } from "../../db/schema/feedback.ts";
 import { type ProposalRow, proposals } from "../../db/schema/proposals.ts";
-import type { ServiceContext } from "../env.ts";
+import type { ServiceContext } from "../deps.ts";
 import { ApiError } from "../errors.ts";
 
 export interface FeedbackWithUse extends FeedbackRow {

@@ -1,7 +1,7 @@
 /** GET /health: the seed's keys from the GPU node, plus the edge's own view. */
 import { sql } from "drizzle-orm";
 import type { GpuNodeHealth } from "../../gpu-node/contract/index.ts";
-import type { ServiceContext } from "../env.ts";
+import type { ServiceContext } from "../deps.ts";
 import { ApiError, describeError } from "../errors.ts";
 import type { GpuRouter } from "../gpu-router.ts";
 import type { HealthResponse } from "../routes/schemas.ts";

@@ -1,5 +1,5 @@
 /** Free text from Hermes through the GPU node. Nothing is recorded (the seed logged only Phi-3). */
-import type { ServiceContext } from "../env.ts";
+import type { ServiceContext } from "../deps.ts";
 
 export async function generateHermesText({
   ctx,

@@ -6,7 +6,7 @@
 import { and, desc, eq, type SQL, sql } from "drizzle-orm";
 import { type ProposalEndpoint, proposals } from "../../db/schema/proposals.ts";
 import type { TradeProposal } from "../../gpu-node/contract/index.ts";
-import type { ServiceContext } from "../env.ts";
+import type { ServiceContext } from "../deps.ts";
 import { ApiError } from "../errors.ts";
 
 export interface Cursor {

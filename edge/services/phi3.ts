@@ -5,7 +5,7 @@
 import { eq } from "drizzle-orm";
 import { type ProposalEndpoint, type ProposalRow, proposals } from "../../db/schema/proposals.ts";
 import type { TradeProposal } from "../../gpu-node/contract/index.ts";
-import type { ServiceContext } from "../env.ts";
+import type { ServiceContext } from "../deps.ts";
 import { ApiError, describeError } from "../errors.ts";
 import { timedQuery } from "../metrics.ts";
 import { augmentPrompt } from "./augment.ts";
@@ -169,7 +169,7 @@ export async function proposeTradeAdjustments({
         phi3_proposal: row.phi3Proposal,
         hermes_assessment: null,
       },
-      { cause: err, status: reason?.status, headers: reason?.headers },
+      { cause: err, headers: reason?.headers },
     );
   }
   row.timings = { ...row.timings, hermes_ms: elapsed(hermesStarted), total_ms: elapsed(started) };

@@ -7,7 +7,7 @@
 import { z } from "zod";
 
 // ---------------------------------------------------------------------------------------------
-// The trade-proposal schema (contract.md). Every Phi-3 output satisfies it by construction.
+// The trade-proposal schema of the public API. Every Phi-3 output satisfies it by construction.
 // ---------------------------------------------------------------------------------------------
 
 /** The JSON Schema the seed used for guided decoding, verbatim. Key order matters: the grammar
@@ -334,14 +334,3 @@ export const GPU_ROUTES = {
 export const REQUEST_ID_HEADER = "X-Request-Id";
 /** Milliseconds the caller will wait; the node aborts the work after it. */
 export const DEADLINE_HEADER = "X-Deadline-Ms";
-
-/** The seed's critique prompt (section /propose_trade_adjustments/). */
-export function critiquePrompt(proposal: TradeProposal): string {
-  return (
-    "The following trade adjustment was proposed by an AI assistant.\n" +
-    `Proposal: ${JSON.stringify(proposal)}\n` +
-    "Please critique this proposal. Consider its rationale, risk, and alignment with the " +
-    "stated confidence.\n" +
-    "Your assessment (provide a brief analysis and recommendation):"
-  );
-}

@@ -3,7 +3,7 @@
  *
  * llama.cpp aborts the whole process (GGML_ASSERT -> SIGABRT, which no try/catch stops) on some
  * broken files, e.g. a llama model without `feed_forward_length` or `attention.head_count`
- * (facts.md). Everything it needs is read here first with node-llama-cpp's own pure-JS GGUF
+ * (node-llama-cpp 3.22). Everything it needs is read here first with node-llama-cpp's own pure-JS GGUF
  * reader, and a bad file becomes an ordinary Error with a message that says what is wrong.
  */
 import { stat } from "node:fs/promises";

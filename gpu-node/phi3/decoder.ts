@@ -2,7 +2,7 @@
  * One ONNX Runtime session over an onnxruntime-genai decoder export, and its KV cache contract:
  * feed `input_ids` + `attention_mask` (+ `position_ids` when the export has it) + the past K/V
  * of every layer; get `logits` and `present.N.key/value`, which become the next step's past.
- * The first past is a zero-length tensor (facts.md).
+ * The first past is a zero-length tensor, `[1, kvHeads, 0, headDim]` (onnxruntime-node accepts it).
  */
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";

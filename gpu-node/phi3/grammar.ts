@@ -1,7 +1,8 @@
 /**
  * The output language of Phi-3, derived from the contract's JSON schema.
  *
- * Why not xgrammar's own JSON-schema compiler: it accepts `confidence` 1.5 (facts.md), and it
+ * Why not xgrammar's own JSON-schema compiler: it accepts `confidence` 1.5 (0.1.27: its
+ * rule for it is `"0" | "1" | "0." digits | "1." digits`), and it
  * cannot tell us how far the end is. We support exactly the schema subset the contract uses and
  * refuse anything else loudly, so a schema change cannot silently loosen the output.
  *

@@ -3,9 +3,9 @@
  * `npm run watchdog -- --once`: one check, print the reading and the decision, restart nothing.
  * Settings: gpu-node/watchdog/settings.ts (WATCHDOG_*, DOCKER_HOST, LOG_LEVEL; .env is read).
  */
-import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import pino from "pino";
+import { loadEnvFile } from "../contract/env-file.ts";
 import { createDockerode, DockerodeRuntime } from "./docker.ts";
 import { serveMetrics, WatchdogMetrics } from "./metrics.ts";
 import { loadWatchdogSettings, type WatchdogSettings } from "./settings.ts";
@@ -44,8 +44,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  // Node >= 20.12 reads .env itself; existing variables win over the file.
-  if (existsSync(".env") && typeof process.loadEnvFile === "function") process.loadEnvFile(".env");
+  loadEnvFile();
 
   const settings = loadWatchdogSettings(process.env);
   const logger = pino({ name: "vram-watchdog", level: settings.logLevel });

@@ -3,8 +3,7 @@
  * (every 60 s, above 10.5 GB = 10500 MiB for 3 consecutive checks, container `llm-sidecar`).
  */
 import { z } from "zod";
-
-const LogLevel = z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
+import { LogLevel, parseEnv } from "../contract/env.ts";
 
 /** Where the Docker engine listens: a unix socket, or plain tcp (no TLS). */
 export type DockerEndpoint =
@@ -71,22 +70,15 @@ export interface WatchdogSettings {
   stopTimeoutS: number;
   docker: DockerEndpoint;
   metrics: { host: string; port: number };
-  logLevel: z.infer<typeof LogLevel>;
+  logLevel: LogLevel;
 }
 
-/** Parses the environment; throws one error listing every bad variable. Empty strings count as unset. */
+/**
+ * Parses the environment; throws one SettingsError listing every bad variable. Empty strings
+ * count as unset.
+ */
 export function loadWatchdogSettings(env: Record<string, string | undefined>): WatchdogSettings {
-  const present = Object.fromEntries(
-    Object.entries(env).filter(([, value]) => value !== undefined && value !== ""),
-  );
-  const parsed = WatchdogEnv.safeParse(present);
-  if (!parsed.success) {
-    const problems = parsed.error.issues
-      .map((issue) => `${issue.path.join(".")}: ${issue.message}`)
-      .join("; ");
-    throw new Error(`invalid watchdog settings: ${problems}`);
-  }
-  const e = parsed.data;
+  const e = parseEnv(WatchdogEnv, env);
   return {
     container: e.WATCHDOG_CONTAINER,
     intervalS: e.WATCHDOG_INTERVAL_S,

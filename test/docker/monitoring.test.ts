@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { createPrometheusMetrics } from "../../edge/node/metrics.ts";
+import { createPrometheusMetrics } from "../../edge/node-runtime/metrics.ts";
 import { GpuNodeMetrics } from "../../gpu-node/metrics.ts";
 import { WatchdogMetrics } from "../../gpu-node/watchdog/metrics.ts";
 

@@ -9,7 +9,7 @@ import { Writable } from "node:stream";
 import pino from "pino";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startEdge } from "../../edge/node/server.ts";
+import { startEdge } from "../../edge/node-runtime/server.ts";
 import {
   type PrivatePostgres,
   privatePostgresUnavailable,

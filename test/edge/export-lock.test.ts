@@ -10,7 +10,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import pino from "pino";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { startEdge } from "../../edge/node/server.ts";
+import { startEdge } from "../../edge/node-runtime/server.ts";
 import { type StandInGpuNode, startStandInGpuNode } from "../support/stand-in-gpu-node.ts";
 
 const run = promisify(execFile);

@@ -1,6 +1,6 @@
 /** The edge's /metrics (Node): moves with traffic, and sits behind the API key. */
 import { afterEach, describe, expect, it } from "vitest";
-import { createPrometheusMetrics } from "../../edge/node/metrics.ts";
+import { createPrometheusMetrics } from "../../edge/node-runtime/metrics.ts";
 import { createEdgeHarness, type EdgeHarness } from "../support/edge.ts";
 
 function sample(text: string, name: string, labels: string): number | undefined {

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startEdge } from "../../edge/node/server.ts";
+import { startEdge } from "../../edge/node-runtime/server.ts";
 import { type StandInGpuNode, startStandInGpuNode } from "../support/stand-in-gpu-node.ts";
 
 describe("Node server: refused bodies", () => {

@@ -5,7 +5,7 @@ import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FEEDBACK_FILE, LOG_FILE } from "../../edge/node/jsonl-mirror.ts";
+import { FEEDBACK_FILE, LOG_FILE } from "../../edge/node-runtime/jsonl-mirror.ts";
 import { freePort, startProcess, waitFor } from "../support/process.ts";
 import { type StandInGpuNode, startStandInGpuNode } from "../support/stand-in-gpu-node.ts";
 
@@ -165,7 +165,7 @@ describe("npm run start:edge", () => {
       DATA_DIR: path.join(dir, "refused"),
       ...env,
     });
-    const code = await proc.exited;
+    const { code } = await proc.exited;
     expect(code).toBe(1);
     const lines = proc
       .output()

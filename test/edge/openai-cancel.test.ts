@@ -9,7 +9,7 @@ import path from "node:path";
 import OpenAI from "openai";
 import pino from "pino";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { type RunningEdge, startEdge } from "../../edge/node/server.ts";
+import { type RunningEdge, startEdge } from "../../edge/node-runtime/server.ts";
 import { GPU_ROUTES } from "../../gpu-node/contract/index.ts";
 import { type StandInGpuNode, startStandInGpuNode } from "../support/stand-in-gpu-node.ts";
 

@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
 import {
-  critiquePrompt,
   GPU_ROUTES,
   GpuNodeHealth,
   HermesGenerateResponse,
   Phi3GenerateResponse,
   REQUEST_ID_HEADER,
 } from "../../gpu-node/contract/index.ts";
+import { critiquePrompt } from "../../gpu-node/hermes/critique-prompt.ts";
 import { createHarness } from "./harness.ts";
 import { hermesResult, phi3Result, SAMPLE_PROPOSAL } from "./scripted-runtime.ts";
 

@@ -11,7 +11,7 @@ import {
 } from "../../gpu-node/contract/index.ts";
 import { writeTinyHermes } from "../../gpu-node/models/gguf.ts";
 import { writeTinyPhi3 } from "../../gpu-node/models/tiny-phi3.ts";
-import { type RunningNode, startGpuNode } from "./process-helpers.ts";
+import { type RunningNode, startGpuNode } from "../support/gpu-node-process.ts";
 
 const TOKEN = "tiny-models-token";
 let dir: string;

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GPU_ROUTES, GpuNodeHealth } from "../../gpu-node/contract/index.ts";
 import { writeTinyHermes } from "../../gpu-node/models/gguf.ts";
-import { logLines, type RunningNode, startGpuNode } from "./process-helpers.ts";
+import { logLines, type RunningNode, startGpuNode } from "../support/gpu-node-process.ts";
 
 let dir: string;
 let node: RunningNode;

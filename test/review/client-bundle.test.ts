@@ -4,7 +4,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
-import { buildReviewClient, GENERATED_PATH } from "../../edge/node/review-client-build.ts";
+import { buildReviewClient, GENERATED_PATH } from "../../edge/node-runtime/review-client-build.ts";
 
 describe("the review page's bundled script", () => {
   it("is current (run `npm run build:review` after changing edge/review/client or the form model)", async () => {

@@ -9,11 +9,11 @@
  */
 import pino from "pino";
 import { createApp } from "../../edge/app.ts";
-import { type Clock, type Logger, type RecordMirror, systemClock } from "../../edge/env.ts";
+import { type Clock, type Logger, type RecordMirror, systemClock } from "../../edge/deps.ts";
 import { gpuClientFromSettings } from "../../edge/gpu-client.ts";
 import type { EdgeMetrics } from "../../edge/metrics.ts";
-import { nodeAssets } from "../../edge/node/assets.ts";
-import { createNodeGpuTransport } from "../../edge/node/gpu-transport.ts";
+import { nodeAssets } from "../../edge/node-runtime/assets.ts";
+import { createNodeGpuTransport } from "../../edge/node-runtime/gpu-transport.ts";
 import { exportLines } from "../../edge/services/export.ts";
 import { parseEdgeSettings } from "../../edge/settings.ts";
 import { createTestDatabase, DB_KINDS, type DbKind, type TestDatabase } from "./db.ts";

@@ -14,7 +14,6 @@ import { serve } from "@hono/node-server";
 import { type Context, Hono } from "hono";
 import {
   type ChatMessage,
-  critiquePrompt,
   type ErrorBody,
   GPU_ROUTES,
   type GpuNodeHealth,
@@ -30,6 +29,7 @@ import {
   type TradeProposal,
 } from "../../gpu-node/contract/index.ts";
 import { STREAM_CONTENT_TYPE } from "../../gpu-node/contract/stream.ts";
+import { critiquePrompt } from "../../gpu-node/hermes/critique-prompt.ts";
 
 export interface StandInOptions {
   token?: string;

@@ -18,7 +18,7 @@ async function expectMisconfigured(res: Response) {
   expect(res.status).toBe(503);
   expect(res.headers.get("content-type")).toContain("application/json");
   const body = (await res.json()) as { error: string; code: string; request_id: string };
-  expect(body.code).toBe("internal_error");
+  expect(body.code).toBe("misconfigured");
   expect(body.request_id).toBe(res.headers.get("x-request-id"));
   expect(body.request_id).toMatch(/^[0-9a-f-]{36}$/);
   expect(JSON.stringify(body)).not.toMatch(/\bat .*\.(ts|js):\d+/);

@@ -1,6 +1,6 @@
 /** POST /v1/chat/completions (OpenAI-compatible), whole or streamed as server-sent events. */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../../env.ts";
+import type { AppEnv } from "../../deps.ts";
 import { createChatCompletion, streamChatCompletion } from "../../services/openai/chat.ts";
 import { planChat } from "../../services/openai/plan.ts";
 import {

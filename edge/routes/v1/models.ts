@@ -1,6 +1,6 @@
 /** GET /v1/models (OpenAI's model list). */
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
-import type { AppEnv } from "../../env.ts";
+import type { AppEnv } from "../../deps.ts";
 import { listModels } from "../../services/openai/models.ts";
 import { ModelList, openAiErrorResponses } from "../../services/openai/wire.ts";
 

@@ -22,7 +22,7 @@ import type {
   Phi3GenerateRequest,
   Phi3GenerateResponse,
 } from "../../../gpu-node/contract/index.ts";
-import type { ServiceContext } from "../../env.ts";
+import type { ServiceContext } from "../../deps.ts";
 import { ApiError, openAiErrorBody } from "../../errors.ts";
 import type { GpuEventStream } from "../../gpu-stream.ts";
 import { type Augmentation, augmentPrompt } from "../augment.ts";

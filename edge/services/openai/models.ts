@@ -5,7 +5,7 @@
  * is not an error here: the models are still ours, with state "unreachable".
  */
 import type { GpuNodeHealth } from "../../../gpu-node/contract/index.ts";
-import type { ServiceContext } from "../../env.ts";
+import type { ServiceContext } from "../../deps.ts";
 import { MODEL_IDS, type ModelId, type ModelList } from "./wire.ts";
 
 /** Who publishes the weights we serve by default, and when they were published (unix seconds). */

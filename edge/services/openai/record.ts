@@ -6,7 +6,7 @@
 import { type GenerationRow, generations } from "../../../db/schema/generations.ts";
 import type { ProposalRow } from "../../../db/schema/proposals.ts";
 import type { Phi3GenerateResponse, Timings, Usage } from "../../../gpu-node/contract/index.ts";
-import type { ServiceContext } from "../../env.ts";
+import type { ServiceContext } from "../../deps.ts";
 import { ApiError } from "../../errors.ts";
 import type { Augmentation } from "../augment.ts";
 import { insertProposal } from "../phi3.ts";

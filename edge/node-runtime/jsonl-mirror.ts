@@ -5,7 +5,7 @@
  */
 import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 import path from "node:path";
-import type { Logger, RecordMirror } from "../env.ts";
+import type { Logger, RecordMirror } from "../deps.ts";
 
 export const LOG_FILE = "phi3_feedback_log.jsonl";
 export const FEEDBACK_FILE = "phi3_feedback_data.jsonl";

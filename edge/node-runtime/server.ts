@@ -8,9 +8,10 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import pino, { type Logger as PinoLogger } from "pino";
-import { migrateDatabase, openDatabase } from "../../db/migrate.ts";
+import { openDatabase } from "../../db/client.ts";
+import { migrateDatabase } from "../../db/migrate.ts";
 import { createApp } from "../app.ts";
-import { systemClock } from "../env.ts";
+import { systemClock } from "../deps.ts";
 import { gpuClientFromSettings } from "../gpu-client.ts";
 import {
   assertSafeExposure,

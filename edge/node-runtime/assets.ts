@@ -2,7 +2,7 @@
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import path from "node:path";
-import type { StaticAssets } from "../env.ts";
+import type { StaticAssets } from "../deps.ts";
 
 const require = createRequire(import.meta.url);
 
