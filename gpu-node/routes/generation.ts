@@ -139,9 +139,9 @@ export async function streamGeneration<T>(
   }
 
   const encoder = new TextEncoder();
+  let open = true;
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
-      let open = true;
       write = (event) => {
         if (!open) return;
         try {
@@ -176,6 +176,7 @@ export async function streamGeneration<T>(
       });
     },
     cancel() {
+      open = false;
       cancelled.abort();
     },
   });
