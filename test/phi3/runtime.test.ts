@@ -74,8 +74,14 @@ describe("Phi-3 runtime on the tiny model (real onnxruntime-node)", () => {
     "the KV-cached path picks the same tokens as a full recompute (greedy, constrained=%s)",
     async (constrained) => {
       const input = { prompt: PROMPT, maxTokens: 48 };
-      const cached = await runtime.generateRaw(input, never(), { constrained, kvCache: true });
-      const recomputed = await runtime.generateRaw(input, never(), { constrained, kvCache: false });
+      const cached = await runtime.generateRaw(input, never().signal, {
+        constrained,
+        kvCache: true,
+      });
+      const recomputed = await runtime.generateRaw(input, never().signal, {
+        constrained,
+        kvCache: false,
+      });
       expect(cached.tokens.length).toBeGreaterThan(5);
       expect(recomputed.tokens).toEqual(cached.tokens);
     },
@@ -174,7 +180,7 @@ describe("Phi-3 runtime on the tiny model (real onnxruntime-node)", () => {
   it("unconstrained mode (for benchmarks) runs without the grammar", async () => {
     const result = await runtime.generateRaw(
       { prompt: PROMPT, maxTokens: 30, sampling: { temperature: 1, seed: 2 } },
-      never(),
+      never().signal,
       {
         constrained: false,
       },
