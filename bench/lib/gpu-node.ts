@@ -30,7 +30,11 @@ export async function writeTinyModels(
   return { hermesPath, phi3Dir };
 }
 
-export async function startTinyGpuNode(dir: string): Promise<TinyGpuNode> {
+/** `env` overrides the node's settings (e.g. HERMES_PARALLEL). */
+export async function startTinyGpuNode(
+  dir: string,
+  env: Record<string, string> = {},
+): Promise<TinyGpuNode> {
   const { hermesPath, phi3Dir } = await writeTinyModels(dir);
   const proc = spawnChild(["gpu-node/main.ts"], {
     GPU_NODE_HOST: "127.0.0.1",
@@ -46,6 +50,7 @@ export async function startTinyGpuNode(dir: string): Promise<TinyGpuNode> {
     PHI3_DEVICE: "cpu",
     PHI3_THREADS: "1",
     LOG_LEVEL: "info",
+    ...env,
   });
   const until = Date.now() + 60_000;
   let port: number | undefined;

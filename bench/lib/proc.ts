@@ -14,9 +14,10 @@ export interface Child {
 export function spawnChild(
   args: string[],
   env: Record<string, string>,
-  options: { quietStdout?: boolean } = {},
+  /** command: what to run (default tsx, with `args` as its script and arguments). */
+  options: { quietStdout?: boolean; command?: string } = {},
 ): Child {
-  const child = spawn(TSX, args, {
+  const child = spawn(options.command ?? TSX, args, {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env },
     // Logs of a server under load go to /dev/null: piping them here would cost our CPU.
