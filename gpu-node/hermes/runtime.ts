@@ -46,6 +46,12 @@ export class LlamaHermesRuntime implements HermesRuntime, AsyncDisposable {
   readonly #parts: LlamaHermesParts;
   readonly #free: LlamaContextSequence[] = [];
   readonly #inFlight = new Set<Promise<unknown>>();
+  /** Per-token answers of the binding, memoized: each is a native call (about 6-15 µs) that
+   * would otherwise run on every generated token. */
+  readonly #eog = new Map<Token, boolean>();
+  readonly #pieces = new Map<Token, string>();
+  /** A plain-text token used as left context, so a token's text is its mid-text form. */
+  readonly #textContext: Token[];
   #disposing: Promise<void> | undefined;
 
   constructor(parts: LlamaHermesParts) {
@@ -54,6 +60,36 @@ export class LlamaHermesRuntime implements HermesRuntime, AsyncDisposable {
     this.device = parts.device;
     this.parallel = parts.context.totalSequences;
     for (let i = 0; i < this.parallel; i++) this.#free.push(parts.context.getSequence());
+    this.#textContext = parts.model.tokenize("a", false, "trimLeadingSpace").slice(-1);
+  }
+
+  #isEnd(token: Token): boolean {
+    let end = this.#eog.get(token);
+    if (end === undefined) {
+      end = token === this.#parts.ids.imEnd || this.#parts.model.isEogToken(token);
+      this.#eog.set(token, end);
+    }
+    return end;
+  }
+
+  /** Text of generated tokens: a token's mid-text piece from the memo when it is whole UTF-8;
+   * the first token of a generation and split characters go through the detokenizer. */
+  #text(pending: Token[], generated: Token[]): string {
+    const { model } = this.#parts;
+    if (pending.length === 1 && generated.length > 1) {
+      const token = pending[0] as Token;
+      let piece = this.#pieces.get(token);
+      if (piece === undefined) {
+        piece = model.detokenize([token], false, this.#textContext);
+        this.#pieces.set(token, piece);
+      }
+      if (!piece.endsWith("\uFFFD")) return piece;
+    }
+    const last = generated.slice(
+      Math.max(0, generated.length - pending.length - LAST_TOKENS),
+      generated.length - pending.length,
+    );
+    return model.detokenize(pending, false, last);
   }
 
   get disposed(): boolean {
@@ -141,7 +177,7 @@ export class LlamaHermesRuntime implements HermesRuntime, AsyncDisposable {
     input: HermesGenerateInput,
     control: GenerateControl,
   ): Promise<HermesResult> {
-    const { model, ids } = this.#parts;
+    const { model } = this.#parts;
     const { signal, onText } = control;
     const started = performance.now();
     // Keep the cached prefix; at least the prompt's last token is evaluated (for its logits).
@@ -175,17 +211,13 @@ export class LlamaHermesRuntime implements HermesRuntime, AsyncDisposable {
         const next = await tokens.next();
         if (signal.aborted) throw abortError(signal, generated.length);
         firstTokenAt ??= performance.now();
-        if (next.done || next.value === ids.imEnd || model.isEogToken(next.value)) {
+        if (next.done || this.#isEnd(next.value)) {
           finishReason = "stop";
           break;
         }
         generated.push(next.value);
         pending.push(next.value);
-        const decoded = model.detokenize(
-          pending,
-          false,
-          generated.slice(-LAST_TOKENS - pending.length, -pending.length),
-        );
+        const decoded = this.#text(pending, generated);
         // An incomplete UTF-8 character waits for the tokens that finish it.
         if (decoded.endsWith("\uFFFD") && pending.length < MAX_PENDING_TOKENS) continue;
         pending = [];

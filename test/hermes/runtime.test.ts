@@ -5,7 +5,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Template } from "@huggingface/jinja";
-import type { Llama, LlamaModel } from "node-llama-cpp";
+import type { Llama, LlamaModel, Token } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ServiceError } from "../../gpu-node/contract/errors.ts";
 import { checkGgufFile, getLlamaForDevice, loadHermes } from "../../gpu-node/hermes/index.ts";
@@ -459,5 +459,33 @@ describe("lifecycle", () => {
     expect((await load({ parallel: "auto", contextSize: 32_768, kvBudgetMiB: 16 })).parallel).toBe(
       2,
     );
+  });
+});
+
+describe("the text of a generation", () => {
+  it("is exactly the detokenized tokens a bare evaluate loop produces for the same prompt", async () => {
+    const runtime = await load({ parallel: 1, contextSize: 1024 });
+    const model = await llama.loadModel({ modelPath });
+    const context = await model.createContext({ contextSize: 1024, sequences: 1, threads: 1 });
+    try {
+      for (const prompt of ["first words", "the market is up, what now?", "ünïcödé ✓ 数字"]) {
+        const input = { prompt, systemPrompt: SYSTEM, maxTokens: 80 };
+        const result = await runtime.generate(input, never());
+        const sequence = context.getSequence();
+        const tokens: Token[] = [];
+        for await (const token of sequence.evaluate(runtime.promptTokens(input), {
+          temperature: 0,
+        })) {
+          tokens.push(token);
+          if (tokens.length >= 80) break;
+        }
+        await sequence.dispose();
+        expect(result.usage.completion_tokens).toBe(tokens.length);
+        expect(result.text, prompt).toBe(model.detokenize(tokens, false));
+      }
+    } finally {
+      await context.dispose();
+      await model.dispose();
+    }
   });
 });
