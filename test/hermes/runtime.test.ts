@@ -272,12 +272,30 @@ describe("batching, the scheduler and aborts", () => {
       runtime.generate({ prompt: "next", systemPrompt: SYSTEM, maxTokens: 4 }, { signal }),
     );
     setTimeout(() => controller.abort(), 50);
-    await expect(running).rejects.toBeDefined();
+    // The gate answers the caller with the signal's reason at once.
+    await expect(running).rejects.toMatchObject({ name: "AbortError" });
     await expect(queued).resolves.toMatchObject({ value: { usage: { completion_tokens: 4 } } });
     // And again, with the full context available to the sequence.
     await expect(
       runtime.generate({ prompt: "again", systemPrompt: SYSTEM, maxTokens: 4 }, within(30_000)),
     ).resolves.toMatchObject({ finishReason: "length" });
+  });
+
+  it("a request waiting at the gate can give up without taking the sequence", async () => {
+    const runtime = await load({ parallel: 1, contextSize: 512 });
+    const gate = new ModelGate({ parallel: runtime.parallel, maxWaiting: 4 });
+    const generate = (prompt: string, maxTokens: number) => (signal: AbortSignal) =>
+      runtime.generate({ prompt, systemPrompt: SYSTEM, maxTokens }, { signal });
+    const first = gate.run(generate("one", 60));
+    const waiting = new AbortController();
+    const second = gate.run(generate("two", 4), waiting.signal);
+    expect(gate.stats()).toMatchObject({ running: 1, waiting: 1 });
+    waiting.abort(new ServiceError("gpu_node_timeout", "deadline passed"));
+    await expect(second).rejects.toMatchObject({ code: "gpu_node_timeout" });
+    await expect(first).resolves.toMatchObject({ value: { finishReason: "length" } });
+    await expect(gate.run(generate("three", 3))).resolves.toMatchObject({
+      value: { usage: { completion_tokens: 3 } },
+    });
   });
 
   it("abort stops the sequence within one decode step, with the signal's reason", async () => {
