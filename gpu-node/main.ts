@@ -8,10 +8,10 @@ import { serve } from "@hono/node-server";
 import { pino } from "pino";
 import { createGpuNodeApp } from "./app.ts";
 import { loadEnvFile } from "./contract/env-file.ts";
-import { Lifecycle } from "./service/lifecycle.ts";
-import { loadModels, type ModelLoaders } from "./service/loader.ts";
-import { createModelRegistry } from "./service/registry.ts";
-import { shutdownGracefully } from "./service/shutdown.ts";
+import { Lifecycle } from "./lifecycle/lifecycle.ts";
+import { loadModels, type ModelLoaders } from "./lifecycle/loader.ts";
+import { createModelRegistry } from "./lifecycle/registry.ts";
+import { shutdownGracefully } from "./lifecycle/shutdown.ts";
 import { type GpuNodeSettings, parseGpuNodeSettings, SettingsError } from "./settings.ts";
 import { startupVramPlan } from "./vram-inputs.ts";
 

@@ -1,10 +1,17 @@
 /**
- * The small interfaces between the GPU node's HTTP service and its two model runtimes.
+ * The small interfaces between the GPU node's HTTP layer and its two model runtimes.
  *
- * The service (app.ts) only knows these; hermes/ and phi3/ implement them. Tests swap in
- * real-but-tiny models, or a scripted runtime for queue and abort tests.
+ * The HTTP layer (app.ts, routes/) and the scheduler only know these; hermes/ and phi3/
+ * implement them. Tests swap in real-but-tiny models, or a scripted runtime for scheduler and
+ * abort tests. Expected failures are the contract's ServiceError (contract/errors.ts).
  */
-import type { ErrorCode, FinishReason, Sampling, TradeProposal, Usage } from "./contract/index.ts";
+import type {
+  ChatMessage,
+  FinishReason,
+  Sampling,
+  TradeProposal,
+  Usage,
+} from "./contract/index.ts";
 
 export interface LoadProgress {
   /** 0..1 */
@@ -18,8 +25,7 @@ export interface LoadOptions {
   onProgress?: (progress: LoadProgress) => void;
 }
 
-/** What a caller hands a generation besides its input (the target signature of every runtime's
- * generate(input, control) this round). */
+/** What a caller hands a generation besides its input: `generate(input, control)`. */
 export interface GenerateControl {
   /** Aborting stops this generation's sequence within one decode step. */
   signal: AbortSignal;
@@ -33,11 +39,17 @@ export interface GenerationTimings {
 }
 
 export interface HermesGenerateInput {
-  prompt: string;
+  /** A single user turn. Exactly one of `prompt` and `messages`. */
+  prompt?: string;
+  /** A whole conversation (system, user and assistant turns); the model answers the last. */
+  messages?: ChatMessage[];
+  /** The system turn when `messages` has none of its own. */
   systemPrompt: string;
   maxTokens: number;
   /** When set, maxTokens may be shortened to what the context has left, but not below this. */
   minTokens?: number;
+  /** Strings that end the generation; the text stops before the first one produced. */
+  stop?: string[];
   sampling?: Sampling;
 }
 
@@ -53,9 +65,10 @@ export interface HermesRuntime {
   readonly modelName: string;
   /** "cuda" or "cpu", and the GPU's name when known. */
   readonly device: { kind: "cuda" | "cpu"; name?: string };
-  /** Concurrent generations this runtime can run (context sequences). */
+  /** Generations it runs at once, batched (its context sequences); the scheduler admits this
+   * many and never more. */
   readonly parallel: number;
-  generate(input: HermesGenerateInput, signal: AbortSignal): Promise<HermesResult>;
+  generate(input: HermesGenerateInput, control: GenerateControl): Promise<HermesResult>;
   /** VRAM in use by the runtime's GPU, MiB, when known. */
   vram?(): Promise<{ usedMiB: number; totalMiB: number } | undefined>;
   dispose(): Promise<void>;
@@ -79,25 +92,12 @@ export interface Phi3Result {
 export interface Phi3Runtime {
   readonly modelName: string;
   readonly device: { kind: "cuda" | "cpu"; name?: string };
-  generate(input: Phi3GenerateInput, signal: AbortSignal): Promise<Phi3Result>;
+  /** Generations it runs at once (1 for a one-sequence engine; more when it batches). */
+  readonly parallel: number;
+  /** `control.onText` receives pieces of the JSON text as they are produced (when the engine
+   * streams; otherwise the HTTP layer sends the whole text at the end). */
+  generate(input: Phi3GenerateInput, control: GenerateControl): Promise<Phi3Result>;
   dispose(): Promise<void>;
-}
-
-/**
- * An expected failure with its public code and HTTP status. The service maps it to the error
- * envelope; anything else thrown is a bug (500, logged with its stack, never sent).
- */
-export class GpuNodeError extends Error {
-  constructor(
-    readonly code: ErrorCode,
-    readonly status: 400 | 401 | 404 | 408 | 413 | 422 | 429 | 499 | 503 | 504,
-    message: string,
-    readonly details: Record<string, unknown> = {},
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = "GpuNodeError";
-  }
 }
 
 /** Which device a runtime should use. "auto": CUDA when present, else CPU. A requested "cuda"
@@ -110,8 +110,12 @@ export interface HermesOptions {
   /** Context window in tokens (HERMES_CTX, default 6144, the seed's). */
   contextSize: number;
   gpu: DeviceChoice;
-  /** Context sequences, i.e. generations that can run at once (HERMES_PARALLEL, default 1). */
-  parallel: number;
+  /** Context sequences, i.e. generations batched at once (HERMES_PARALLEL); "auto" derives it
+   * from the context size and the memory budget (see hermes/parallel.ts). */
+  parallel: number | "auto";
+  /** Memory the KV caches of all sequences may take, MiB, for "auto" (HERMES_KV_BUDGET_MIB);
+   * undefined = the default for the device. */
+  kvBudgetMiB?: number;
   /** CPU threads (HERMES_THREADS). 0 = llama.cpp's default, which oversubscribes small machines. */
   threads: number;
 }

@@ -48,7 +48,10 @@ export interface GpuNodeSettings {
     modelPath: string | null;
     contextSize: number;
     gpu: DeviceChoice;
-    parallel: number;
+    /** Sequences batched in one context; "auto" = derived at load (hermes/parallel.ts). */
+    parallel: number | "auto";
+    /** KV-cache budget for "auto", MiB; undefined = the device's default. */
+    kvBudgetMiB: number | undefined;
     threads: number;
     systemPrompt: string;
     queueMax: number;
@@ -121,7 +124,15 @@ export const EnvSchema = z.object({
   HERMES_MODEL_PATH: text(),
   HERMES_CTX: optionalInteger(256, 131_072),
   HERMES_GPU: choice(DEVICE_CHOICES),
-  HERMES_PARALLEL: optionalInteger(1, 64),
+  HERMES_PARALLEL: z.preprocess(
+    unset,
+    z
+      .union([z.string().trim().toLowerCase().pipe(z.literal("auto")), integer(1, 64)], {
+        error: "must be auto or an integer between 1 and 64",
+      })
+      .optional(),
+  ),
+  HERMES_KV_BUDGET_MIB: optionalInteger(16, 1_048_576),
   HERMES_THREADS: optionalInteger(0, 256),
   HERMES_SYSTEM_PROMPT: text(),
   HERMES_QUEUE_MAX: optionalInteger(0, 10_000),
@@ -179,7 +190,8 @@ export function parseGpuNodeSettings(
       modelPath: modelPath(e.HERMES_MODEL_PATH, DEFAULT_HERMES_FILE),
       contextSize: e.HERMES_CTX ?? 6144,
       gpu: e.HERMES_GPU ?? "auto",
-      parallel: e.HERMES_PARALLEL ?? 1,
+      parallel: e.HERMES_PARALLEL ?? "auto",
+      kvBudgetMiB: e.HERMES_KV_BUDGET_MIB,
       threads: e.HERMES_THREADS ?? threads,
       systemPrompt: e.HERMES_SYSTEM_PROMPT ?? DEFAULT_HERMES_SYSTEM_PROMPT,
       queueMax: e.HERMES_QUEUE_MAX ?? 8,

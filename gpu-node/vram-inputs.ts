@@ -4,12 +4,14 @@
  * memory (nvidia-smi). Nothing is loaded; an unreadable file leaves that model out of the plan
  * with the reason (the loader reports the same file as missing or broken anyway).
  */
+
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { promisify } from "node:util";
 import type { Logger } from "pino";
+import { hermesParallel } from "./hermes/parallel.ts";
 import { hasNvidiaGpu } from "./models/catalog.ts";
 import { parseGenaiConfig } from "./phi3/folder.ts";
 import { missingCudaProviderFiles } from "./phi3/ort-process.ts";
@@ -123,10 +125,18 @@ export async function gatherVramInputs(
 
   if (hermesOnGpu && hermes.modelPath !== null) {
     try {
+      const shape = await readHermesShape(hermes.modelPath);
       input.hermes = {
-        shape: await readHermesShape(hermes.modelPath),
+        shape,
         contextSize: hermes.contextSize,
-        parallel: hermes.parallel,
+        // What the runtime will pick for "auto" (hermes/parallel.ts), free VRAM unknown here.
+        parallel: hermesParallel({
+          requested: hermes.parallel,
+          contextSize: hermes.contextSize,
+          kvBytesPerToken: shape.layers * shape.kvHeads * shape.headDim * 2 * 2,
+          onGpu: true,
+          ...(hermes.kvBudgetMiB !== undefined ? { kvBudgetMiB: hermes.kvBudgetMiB } : {}),
+        }),
       };
     } catch (error) {
       input.unknown?.push(`hermes: ${(error as Error).message}`);

@@ -31,7 +31,11 @@ export async function writeTinyModels(
   return { hermesPath, phi3Dir };
 }
 
-export async function startTinyGpuNode(dir: string): Promise<TinyGpuNode> {
+/** `env` overrides the node's settings (e.g. HERMES_PARALLEL). */
+export async function startTinyGpuNode(
+  dir: string,
+  env: Record<string, string> = {},
+): Promise<TinyGpuNode> {
   const { hermesPath, phi3Dir } = await writeTinyModels(dir);
   // The node logs at info while it serves: keep only the tail (for the error message).
   const proc = await startGpuNode(
@@ -47,6 +51,7 @@ export async function startTinyGpuNode(dir: string): Promise<TinyGpuNode> {
       PHI3_DEVICE: "cpu",
       PHI3_THREADS: "1",
       LOG_LEVEL: "info",
+      ...env,
     },
     60_000,
     { keepChars: 20_000 },

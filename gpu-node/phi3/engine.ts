@@ -4,13 +4,8 @@
  * the token budget by the planner, so every result is a valid trade proposal by construction.
  */
 import { randomInt } from "node:crypto";
-import { TradeProposal } from "../contract/index.ts";
-import {
-  type GenerationTimings,
-  GpuNodeError,
-  type Phi3GenerateInput,
-  type Phi3Result,
-} from "../runtime.ts";
+import { ServiceError, TradeProposal } from "../contract/index.ts";
+import type { GenerationTimings, Phi3GenerateInput, Phi3Result } from "../runtime.ts";
 import type { BudgetPlanner } from "./budget.ts";
 import type { KvCache, OnnxDecoder } from "./decoder.ts";
 import type { Phi3ModelConfig } from "./folder.ts";
@@ -154,9 +149,8 @@ export class Phi3Engine {
     const started = performance.now();
     const prompt = this.promptTokens(input.prompt);
     if (prompt.length + budget > config.contextLength) {
-      throw new GpuNodeError(
+      throw new ServiceError(
         "prompt_too_long",
-        400,
         `the prompt is ${prompt.length} tokens; with max_length ${budget} that exceeds the model's context of ${config.contextLength} tokens: shorten the prompt or lower max_length`,
         { prompt_tokens: prompt.length, context_length: config.contextLength, max_length: budget },
       );
@@ -165,9 +159,8 @@ export class Phi3Engine {
     if (constrained) {
       const minimum = planner.cost(state);
       if (minimum > budget) {
-        throw new GpuNodeError(
+        throw new ServiceError(
           "budget_too_small",
-          422,
           `max_length ${budget} is too small: the shortest valid proposal needs ${minimum} tokens`,
           { min_max_length: minimum },
         );

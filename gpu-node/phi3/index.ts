@@ -141,8 +141,9 @@ export async function loadPhi3(
       device: decoder.device,
       minMaxLength,
       contextLength: config.contextLength,
-      generate: (input, generateSignal): Promise<Phi3Result> =>
-        engine.generate(input, generateSignal),
+      // One KV cache, one generation at a time (the scheduler admits one).
+      parallel: 1,
+      generate: (input, control): Promise<Phi3Result> => engine.generate(input, control.signal),
       generateRaw: (input, generateSignal, generateOptions = {}) =>
         engine.run(input, generateSignal, generateOptions),
       countPromptTokens: (prompt) => engine.promptTokens(prompt).length,

@@ -145,6 +145,35 @@ describe("GPU node app: happy paths", () => {
     expect(await res.text()).toBe("");
   });
 
+  it("serves its own OpenAPI document at /v1/openapi.json with every route of the contract", async () => {
+    const h = createHarness({ token: "t0k" });
+    expect((await h.app.request("http://gpu-node.test/v1/openapi.json")).status).toBe(401);
+    const res = await h.get("/v1/openapi.json");
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, { requestBody?: unknown; responses: object }>>;
+    };
+    expect(doc.openapi).toBe("3.1.0");
+    for (const route of [
+      GPU_ROUTES.hermesGenerate,
+      GPU_ROUTES.hermesCritique,
+      GPU_ROUTES.phi3Generate,
+      GPU_ROUTES.hermesGenerateStream,
+      GPU_ROUTES.hermesCritiqueStream,
+      GPU_ROUTES.phi3GenerateStream,
+    ]) {
+      expect(doc.paths[route]?.post?.requestBody, route).toBeDefined();
+      expect(Object.keys(doc.paths[route]?.post?.responses ?? {})).toEqual(
+        expect.arrayContaining(["200", "422", "429", "503"]),
+      );
+    }
+    expect(doc.paths[GPU_ROUTES.health]?.get).toBeDefined();
+    expect(JSON.stringify(doc.paths[GPU_ROUTES.hermesGenerateStream])).toContain(
+      "application/x-ndjson",
+    );
+  });
+
   it("replaces an unusable incoming request id with a fresh one", async () => {
     const h = createHarness();
     const res = await h.get(GPU_ROUTES.health, { [REQUEST_ID_HEADER]: "bad id with spaces" });

@@ -36,7 +36,8 @@ describe("parseGpuNodeSettings", () => {
         modelPath: `/srv/app/models/${DEFAULT_HERMES_FILE}`,
         contextSize: 6144,
         gpu: "auto",
-        parallel: 1,
+        parallel: "auto",
+        kvBudgetMiB: undefined,
         threads: 4,
         systemPrompt: DEFAULT_HERMES_SYSTEM_PROMPT,
         queueMax: 8,
@@ -64,6 +65,7 @@ describe("parseGpuNodeSettings", () => {
         HERMES_CTX: "2048",
         HERMES_GPU: "CUDA",
         HERMES_PARALLEL: "3",
+        HERMES_KV_BUDGET_MIB: "2048",
         HERMES_THREADS: "0",
         HERMES_SYSTEM_PROMPT: "Be brief.",
         HERMES_QUEUE_MAX: "0",
@@ -87,6 +89,7 @@ describe("parseGpuNodeSettings", () => {
       contextSize: 2048,
       gpu: "cuda",
       parallel: 3,
+      kvBudgetMiB: 2048,
       threads: 0,
       systemPrompt: "Be brief.",
       queueMax: 0,
@@ -123,6 +126,11 @@ describe("parseGpuNodeSettings", () => {
     expect(s.logLevel).toBe("info");
   });
 
+  it("HERMES_PARALLEL is auto or a count", () => {
+    expect(parseGpuNodeSettings({ HERMES_PARALLEL: " Auto " }, opts).hermes.parallel).toBe("auto");
+    expect(parseGpuNodeSettings({ HERMES_PARALLEL: "4" }, opts).hermes.parallel).toBe(4);
+  });
+
   it("disables a model whose path is `off`", () => {
     const s = parseGpuNodeSettings({ HERMES_MODEL_PATH: "off", PHI3_MODEL_DIR: "OFF" }, opts);
     expect(s.hermes.modelPath).toBeNull();
@@ -136,6 +144,8 @@ describe("parseGpuNodeSettings", () => {
     ["HERMES_CTX", "16"],
     ["HERMES_GPU", "rocm"],
     ["HERMES_PARALLEL", "0"],
+    ["HERMES_PARALLEL", "many"],
+    ["HERMES_KV_BUDGET_MIB", "1"],
     ["HERMES_THREADS", "-1"],
     ["HERMES_QUEUE_MAX", "many"],
     ["PHI3_DEVICE", "gpu"],

@@ -67,7 +67,7 @@ describe(`${GENERATIONS} constrained generations`, () => {
         seed: int(0, 2 ** 32 - 1),
       };
       const context = { i, prompt, maxTokens, sampling };
-      const result = await runtime.generate({ prompt, maxTokens, sampling }, signal);
+      const result = await runtime.generate({ prompt, maxTokens, sampling }, { signal });
       let parsed: unknown;
       expect(() => {
         parsed = JSON.parse(result.raw);

@@ -3,7 +3,6 @@
  * node's shutdown grace runs out. The reason is always a RequestAbortedError, so the handler can
  * tell the three apart whatever the runtime threw.
  */
-import { RequestAbortedError } from "./errors.ts";
 
 export interface RequestSignalInput {
   /** The HTTP request's own signal (fires on client disconnect with @hono/node-server). */
@@ -44,4 +43,24 @@ export function requestSignal(input: RequestSignalInput): RequestSignal {
       input.shutdown.removeEventListener("abort", onShutdown);
     },
   };
+}
+
+/** Why a request's work was stopped before it finished. */
+export type AbortKind = "client" | "deadline" | "shutdown";
+
+export class RequestAbortedError extends Error {
+  override name = "RequestAbortedError";
+  constructor(
+    readonly kind: AbortKind,
+    /** The deadline that passed, ms (kind "deadline"). */
+    readonly deadlineMs?: number,
+  ) {
+    super(
+      kind === "client"
+        ? "client disconnected"
+        : kind === "deadline"
+          ? `deadline of ${deadlineMs} ms passed`
+          : "the GPU node is shutting down",
+    );
+  }
 }

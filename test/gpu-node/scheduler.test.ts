@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { QueueFullError, WorkQueue } from "../../gpu-node/queue.ts";
+import { ServiceError } from "../../gpu-node/contract/errors.ts";
+import { ModelGate } from "../../gpu-node/scheduler/gate.ts";
 
 /** A task whose end the test decides; it records the signal it ran under. */
 function controllable<T>() {
@@ -30,15 +31,18 @@ function controllable<T>() {
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
-describe("WorkQueue", () => {
-  it("runs up to `concurrency` tasks and refuses beyond the waiting capacity", async () => {
-    const queue = new WorkQueue({ concurrency: 2, maxWaiting: 1 });
+describe("ModelGate", () => {
+  it("admits up to `parallel` tasks and refuses beyond the waiting capacity", async () => {
+    const queue = new ModelGate({ parallel: 2, maxWaiting: 1 });
     const tasks = [controllable<number>(), controllable<number>(), controllable<number>()];
     const runs = tasks.map((t) => queue.run(t.task));
     expect(tasks.map((t) => t.started)).toEqual([true, true, false]);
     expect(queue.stats()).toEqual({ running: 2, waiting: 1, capacity: 3 });
 
-    await expect(queue.run(controllable<number>().task)).rejects.toBeInstanceOf(QueueFullError);
+    await expect(queue.run(controllable<number>().task)).rejects.toMatchObject({
+      code: "queue_full",
+      status: 429,
+    });
 
     tasks[0]?.resolve(1);
     await expect(runs[0]).resolves.toMatchObject({ value: 1 });
@@ -51,17 +55,20 @@ describe("WorkQueue", () => {
   });
 
   it("with no waiting room, refuses as soon as every slot is busy", async () => {
-    const queue = new WorkQueue({ concurrency: 1, maxWaiting: 0 });
+    const queue = new ModelGate({ parallel: 1, maxWaiting: 0 });
     const first = controllable<string>();
     const run = queue.run(first.task);
-    await expect(queue.run(controllable<string>().task)).rejects.toBeInstanceOf(QueueFullError);
+    await expect(queue.run(controllable<string>().task)).rejects.toMatchObject({
+      code: "queue_full",
+      status: 429,
+    });
     first.resolve("ok");
     await run;
     await expect(queue.run(async () => "again")).resolves.toMatchObject({ value: "again" });
   });
 
   it("starts waiting tasks in FIFO order", async () => {
-    const queue = new WorkQueue({ concurrency: 1, maxWaiting: 5 });
+    const queue = new ModelGate({ parallel: 1, maxWaiting: 5 });
     const order: number[] = [];
     const head = controllable<void>();
     const first = queue.run(head.task);
@@ -79,7 +86,7 @@ describe("WorkQueue", () => {
 
   it("reports how long a task waited", async () => {
     let clock = 1_000;
-    const queue = new WorkQueue({ concurrency: 1, maxWaiting: 1, now: () => clock });
+    const queue = new ModelGate({ parallel: 1, maxWaiting: 1, now: () => clock });
     const head = controllable<void>();
     const first = queue.run(head.task);
     const second = queue.run(async () => "second");
@@ -90,7 +97,7 @@ describe("WorkQueue", () => {
   });
 
   it("removes an aborted waiting task and frees its place in line", async () => {
-    const queue = new WorkQueue({ concurrency: 1, maxWaiting: 1 });
+    const queue = new ModelGate({ parallel: 1, maxWaiting: 1 });
     const head = controllable<void>();
     const first = queue.run(head.task);
     const waitingAbort = new AbortController();
@@ -111,7 +118,7 @@ describe("WorkQueue", () => {
   });
 
   it("aborting a running task rejects at once, fires its signal, and frees the slot when it stops", async () => {
-    const queue = new WorkQueue({ concurrency: 1, maxWaiting: 1 });
+    const queue = new ModelGate({ parallel: 1, maxWaiting: 1 });
     const abort = new AbortController();
     const running = controllable<void>();
     const first = queue.run(running.task, abort.signal);
@@ -133,7 +140,7 @@ describe("WorkQueue", () => {
   });
 
   it("rejects at once when the signal is already aborted", async () => {
-    const queue = new WorkQueue({ concurrency: 1, maxWaiting: 1 });
+    const queue = new ModelGate({ parallel: 1, maxWaiting: 1 });
     const abort = new AbortController();
     abort.abort(new Error("gone"));
     const task = controllable<void>();
@@ -143,7 +150,7 @@ describe("WorkQueue", () => {
   });
 
   it("a task that throws synchronously fails its caller and frees the slot", async () => {
-    const queue = new WorkQueue({ concurrency: 1, maxWaiting: 0 });
+    const queue = new ModelGate({ parallel: 1, maxWaiting: 0 });
     await expect(
       queue.run(() => {
         throw new Error("boom");
@@ -154,8 +161,8 @@ describe("WorkQueue", () => {
 
   it("estimates Retry-After from the work ahead and the smoothed task duration", async () => {
     let clock = 0;
-    const queue = new WorkQueue({
-      concurrency: 1,
+    const queue = new ModelGate({
+      parallel: 1,
       maxWaiting: 2,
       now: () => clock,
       initialEstimateMs: 4_000,
@@ -172,13 +179,18 @@ describe("WorkQueue", () => {
     expect(queue.retryAfterSeconds()).toBe(9);
 
     const full = await queue.run(async () => undefined).catch((error: unknown) => error);
-    expect(full).toBeInstanceOf(QueueFullError);
-    expect((full as QueueFullError).retryAfterS).toBe(9);
+    expect(full).toBeInstanceOf(ServiceError);
+    expect(full).toMatchObject({
+      code: "queue_full",
+      status: 429,
+      details: { retry_after_s: 9, queue: { running: 1, waiting: 2, capacity: 3 } },
+      headers: { "Retry-After": "9" },
+    });
 
     // `a` took 3 s: the estimate moves toward it (0.3 × 3000 + 0.7 × 4000 = 3700 ms).
     a.resolve();
     await runs[0];
-    expect(queue.estimateMs).toBeCloseTo(3_700);
+    expect(queue.throughputPerS).toBeCloseTo(1000 / 3_700);
     // b just started (3.7 s left) + c waiting (3.7 s) = 7.4 s.
     expect(queue.retryAfterSeconds()).toBe(8);
     b.resolve();
@@ -187,8 +199,8 @@ describe("WorkQueue", () => {
   });
 
   it("spreads the estimate over the slots", async () => {
-    const queue = new WorkQueue({
-      concurrency: 2,
+    const queue = new ModelGate({
+      parallel: 2,
       maxWaiting: 2,
       now: () => 0,
       initialEstimateMs: 10_000,
@@ -201,8 +213,59 @@ describe("WorkQueue", () => {
     await Promise.all(runs);
   });
 
+  it("measures throughput over busy time: a batch of 4 finishing together counts 4 completions", async () => {
+    let clock = 0;
+    const gate = new ModelGate({
+      parallel: 4,
+      maxWaiting: 4,
+      now: () => clock,
+      initialEstimateMs: 4_000,
+    });
+    // Until something finishes: 1 s of busy time per generation (4 s spread over 4 sequences).
+    expect(gate.throughputPerS).toBeCloseTo(1);
+    const batch = [1, 2, 3, 4].map(() => controllable<void>());
+    const runs = batch.map((t) => gate.run(t.task));
+    clock = 2_000;
+    for (const t of batch) t.resolve();
+    await Promise.all(runs);
+    // Samples 2000, 0, 0, 0 ms of busy time per completion, smoothed from 1000 ms.
+    let interval = 1_000;
+    for (const sample of [2_000, 0, 0, 0]) interval = 0.3 * sample + 0.7 * interval;
+    expect(gate.throughputPerS).toBeCloseTo(1000 / interval);
+
+    // Idle time is not busy time: a gap before the next batch changes nothing.
+    clock = 60_000;
+    const next = controllable<void>();
+    const run = gate.run(next.task);
+    clock = 60_000 + interval;
+    next.resolve();
+    await run;
+    expect(gate.throughputPerS).toBeCloseTo(1000 / interval);
+  });
+
+  it("Retry-After is the work ahead at the measured throughput, less the busy time spent", async () => {
+    let clock = 0;
+    const gate = new ModelGate({
+      parallel: 2,
+      maxWaiting: 2,
+      now: () => clock,
+      initialEstimateMs: 6_000,
+    });
+    const tasks = [1, 2, 3, 4].map(() => controllable<void>());
+    const runs = tasks.map((t) => gate.run(t.task));
+    // 4 ahead × 3 s per completion (6 s over 2 sequences).
+    expect(gate.retryAfterSeconds()).toBe(12);
+    clock = 2_000;
+    // 2 s of the next completion's 3 s are already spent.
+    expect(gate.retryAfterSeconds()).toBe(10);
+    const refused = await gate.run(async () => undefined).catch((error: unknown) => error);
+    expect(refused).toMatchObject({ code: "queue_full", details: { retry_after_s: 10 } });
+    for (const t of tasks) t.resolve();
+    await Promise.all(runs);
+  });
+
   it("onIdle resolves once nothing runs or waits", async () => {
-    const queue = new WorkQueue({ concurrency: 1, maxWaiting: 1 });
+    const queue = new ModelGate({ parallel: 1, maxWaiting: 1 });
     await queue.onIdle();
     const a = controllable<void>();
     const b = controllable<void>();
@@ -222,7 +285,7 @@ describe("WorkQueue", () => {
   });
 
   it("rejects invalid sizes", () => {
-    expect(() => new WorkQueue({ concurrency: 0, maxWaiting: 1 })).toThrow(RangeError);
-    expect(() => new WorkQueue({ concurrency: 1, maxWaiting: -1 })).toThrow(RangeError);
+    expect(() => new ModelGate({ parallel: 0, maxWaiting: 1 })).toThrow(RangeError);
+    expect(() => new ModelGate({ parallel: 1, maxWaiting: -1 })).toThrow(RangeError);
   });
 });

@@ -44,6 +44,9 @@ export async function loadModels(input: LoadModelsInput): Promise<void> {
           gpu: settings.hermes.gpu,
           parallel: settings.hermes.parallel,
           threads: settings.hermes.threads,
+          ...(settings.hermes.kvBudgetMiB !== undefined
+            ? { kvBudgetMiB: settings.hermes.kvBudgetMiB }
+            : {}),
         },
         load,
       ),

@@ -1,12 +1,12 @@
 /**
  * What the service knows about its two models: state, load progress, why loading failed, and,
- * once ready, the runtime and its work queue. main.ts (through loader.ts) moves the states; the
+ * once ready, the runtime and its gate (the scheduler). main.ts (through loader.ts) moves the states; the
  * HTTP app only reads them, so it never loads anything itself.
  */
 import { basename } from "node:path";
 import type { ModelHealth, ModelState } from "../contract/index.ts";
-import { WorkQueue } from "../queue.ts";
 import type { HermesRuntime, LoadProgress, Phi3Runtime } from "../runtime.ts";
+import { ModelGate } from "../scheduler/gate.ts";
 
 export type ModelKey = "hermes" | "phi3";
 
@@ -14,18 +14,18 @@ export type ModelKey = "hermes" | "phi3";
 export interface RuntimeBase {
   readonly modelName: string;
   readonly device: { kind: "cuda" | "cpu"; name?: string };
+  /** Generations it runs at once (batched by the runtime); the gate admits this many. */
+  readonly parallel: number;
   dispose(): Promise<void>;
 }
 
-export interface SlotOptions<R extends RuntimeBase> {
+export interface SlotOptions {
   key: ModelKey;
   /** File or folder; null = disabled by its setting. */
   path: string | null;
   /** The setting that names the path, for messages. */
   pathVariable: string;
   queueMax: number;
-  /** Generations the runtime can run at once. */
-  concurrencyOf: (runtime: R) => number;
   now?: () => number;
 }
 
@@ -34,21 +34,19 @@ export class ModelSlot<R extends RuntimeBase> {
   readonly path: string | null;
   readonly pathVariable: string;
   readonly #queueMax: number;
-  readonly #concurrencyOf: (runtime: R) => number;
   readonly #now: (() => number) | undefined;
   #state: ModelState;
   #progress: LoadProgress | undefined;
   #error: string | undefined;
   #fileExists = false;
   #runtime: R | undefined;
-  #queue: WorkQueue | undefined;
+  #gate: ModelGate | undefined;
 
-  constructor(options: SlotOptions<R>) {
+  constructor(options: SlotOptions) {
     this.key = options.key;
     this.path = options.path;
     this.pathVariable = options.pathVariable;
     this.#queueMax = options.queueMax;
-    this.#concurrencyOf = options.concurrencyOf;
     this.#now = options.now;
     this.#state = options.path === null ? "disabled" : "loading";
   }
@@ -92,18 +90,18 @@ export class ModelSlot<R extends RuntimeBase> {
 
   markReady(runtime: R): void {
     this.#runtime = runtime;
-    this.#queue = new WorkQueue({
-      concurrency: Math.max(1, this.#concurrencyOf(runtime)),
+    this.#gate = new ModelGate({
+      parallel: Math.max(1, runtime.parallel),
       maxWaiting: this.#queueMax,
       ...(this.#now ? { now: this.#now } : {}),
     });
     this.#settle("ready", undefined);
   }
 
-  /** The runtime and its queue when ready. */
-  ready(): { runtime: R; queue: WorkQueue } | undefined {
-    if (this.#state !== "ready" || !this.#runtime || !this.#queue) return undefined;
-    return { runtime: this.#runtime, queue: this.#queue };
+  /** The runtime and its gate when ready. */
+  ready(): { runtime: R; gate: ModelGate } | undefined {
+    if (this.#state !== "ready" || !this.#runtime || !this.#gate) return undefined;
+    return { runtime: this.#runtime, gate: this.#gate };
   }
 
   /** Why the model cannot serve right now, for the 503 body. */
@@ -135,13 +133,13 @@ export class ModelSlot<R extends RuntimeBase> {
       ...(this.#state === "error" || this.#state === "missing"
         ? { error: this.#error ?? "unknown error" }
         : {}),
-      ...(this.#queue && this.#state === "ready" ? { queue: this.#queue.stats() } : {}),
+      ...(this.#gate && this.#state === "ready" ? { queue: this.#gate.stats() } : {}),
     };
   }
 
-  /** Waits until the model's queue has nothing running or waiting. */
+  /** Waits until the model's gate has nothing running or waiting. */
   async idle(): Promise<void> {
-    await this.#queue?.onIdle();
+    await this.#gate?.onIdle();
   }
 
   /** Frees the runtime; the slot is no longer usable afterwards. */
@@ -180,7 +178,6 @@ export function createModelRegistry(options: RegistryOptions): ModelRegistry {
       path: options.hermesPath,
       pathVariable: "HERMES_MODEL_PATH",
       queueMax: options.hermesQueueMax,
-      concurrencyOf: (runtime) => runtime.parallel,
       ...now,
     }),
     phi3: new ModelSlot<Phi3Runtime>({
@@ -188,8 +185,6 @@ export function createModelRegistry(options: RegistryOptions): ModelRegistry {
       path: options.phi3Path,
       pathVariable: "PHI3_MODEL_DIR",
       queueMax: options.phi3QueueMax,
-      // One ONNX Runtime session with one KV cache: generations run one at a time.
-      concurrencyOf: () => 1,
       ...now,
     }),
   };
