@@ -8,12 +8,12 @@
  *     (seeded), so the walk through the grammar is what a random model does: long strings, then
  *     a planned close at the budget. The vocabulary is synthetic (byte fallback, Llama-style
  *     pieces, Phi-3's added tokens at their real ids): Phi-3's tokenizer is not downloadable here.
- * (b) End to end on the tiny Phi-3 model (gpu-node/models/tiny-phi3.ts) through loadPhi3's
+ * (b) End to end on the tiny Phi-3 model (gpu-node/models/tiny/phi3.ts) through loadPhi3's
  *     generateRaw: tokens/s constrained vs unconstrained, alternating.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { writeTinyPhi3 } from "../gpu-node/models/tiny-phi3.ts";
+import { writeTinyPhi3 } from "../gpu-node/models/tiny/phi3.ts";
 import type { Phi3ModelConfig } from "../gpu-node/phi3/folder.ts";
 import {
   BudgetPlanner,

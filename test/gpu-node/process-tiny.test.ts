@@ -9,8 +9,8 @@ import {
   Phi3GenerateResponse,
   TradeProposal,
 } from "../../gpu-node/contract/index.ts";
-import { writeTinyHermes } from "../../gpu-node/models/gguf.ts";
-import { writeTinyPhi3 } from "../../gpu-node/models/tiny-phi3.ts";
+import { writeTinyHermes } from "../../gpu-node/models/tiny/hermes.ts";
+import { writeTinyPhi3 } from "../../gpu-node/models/tiny/phi3.ts";
 import { type RunningNode, startGpuNode } from "./process-helpers.ts";
 
 const TOKEN = "tiny-models-token";

@@ -8,7 +8,7 @@ import { Template } from "@huggingface/jinja";
 import type { Llama, LlamaModel } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getLlamaForDevice, loadHermes } from "../../gpu-node/hermes/index.ts";
-import { CHATML_TEMPLATE, writeTinyHermes } from "../../gpu-node/models/gguf.ts";
+import { CHATML_TEMPLATE, writeTinyHermes } from "../../gpu-node/models/tiny/hermes.ts";
 import {
   GpuNodeError,
   type HermesOptions,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PHI3_CHAT_TEMPLATE } from "../../gpu-node/models/tiny-phi3.ts";
+import { PHI3_CHAT_TEMPLATE } from "../../gpu-node/models/tiny/phi3.ts";
 import { type Phi3Folder, readPhi3Folder } from "../../gpu-node/phi3/folder.ts";
 import {
   buildVocabulary,
@@ -35,16 +35,25 @@ describe("chat formatting and tokenization", () => {
     expect(() => createChatFormatter({})).toThrow(/chat_template/);
   });
 
-  it("tokenizes like the real Phi-3: BOS once, rstrip drops the newline after control tokens", () => {
+  it("tokenizes like the real Phi-3: BOS once, the newline kept after <|user|> and <|end|>, dropped after <|assistant|>", () => {
     const tokenizer = createPromptTokenizer(phi3.tokenizerJson, phi3.tokenizerConfig);
     const vocab = buildVocabulary(phi3.tokenizerJson, phi3.config.vocabSize);
     const ids = tokenizer.encode(createChatFormatter(phi3.tokenizerConfig).format("Hi"));
     const tokens = ids.map((id) => vocab.tokens[id]);
-    expect(tokens[0]).toBe("<s>");
-    expect(tokens[1]).toBe("<|user|>");
-    expect(tokens.slice(-2)).toEqual(["<|end|>", "<|assistant|>"]);
-    expect(tokens).not.toContain("<0x0A>");
-    expect(tokens.filter((t) => t === "<s>")).toHaveLength(1);
+    // The real tokenizer gives [1, 32010, 29871, 13, ..., 32007, 29871, 13, 32001] here:
+    // <|user|> and <|end|> have no rstrip, <|assistant|> has.
+    expect(tokens).toEqual([
+      "<s>",
+      "<|user|>",
+      "▁",
+      "<0x0A>",
+      "H",
+      "i",
+      "<|end|>",
+      "▁",
+      "<0x0A>",
+      "<|assistant|>",
+    ]);
     // Byte fallback: characters outside the vocabulary round-trip through <0xXX> tokens.
     const text = "AAPL é📈 stop";
     const round = tokenizer.encode(text);
