@@ -1,9 +1,13 @@
 /**
- * Seedable token sampling: greedy (temperature 0, the default) or temperature + top-p with a
- * seeded PRNG. Hand-written: mulberry32 is ten lines and a dependency would bring nothing.
+ * Seedable token sampling over the grammar-masked logits: greedy (temperature 0, the default)
+ * is an argmax; otherwise temperature, then top-k, then top-p (nucleus), drawn with a seeded
+ * PRNG. Hand-written: mulberry32 is ten lines, and the selection has to be fast (a step's budget
+ * is well under a millisecond at 32,064 logits), so there is no sort over the vocabulary: top-k
+ * and top-p are partial selections (quickselect-style partitions, expected linear time) in
+ * buffers the sampler reuses step after step.
  *
- * A step's choices come from `StepSampler.next()`, which draws without replacement: the budget
- * planner may refuse a token, and the next draw then comes from what is left.
+ * A step's choices come from `next()`, which draws without replacement: the budget planner may
+ * refuse a token, and the next draw then comes from what is left of the same distribution.
  */
 
 /** mulberry32: a small, fast 32-bit PRNG; uniform floats in [0, 1). */
@@ -21,93 +25,402 @@ export function mulberry32(seed: number): () => number {
 export interface SamplingParams {
   /** 0 = greedy. */
   temperature: number;
+  /** Keep only the k most likely tokens; 0 = all. */
+  topK: number;
   /** Nucleus: keep the most likely tokens whose probabilities sum to at least top_p. */
   topP: number;
 }
 
-export interface StepSampler {
-  /** The next choice, or undefined when no allowed token is left. */
-  next(): number | undefined;
+/** Whether token `id` is allowed by a bitmask (one bit per token, 1 = allowed), xgrammar's. */
+export function maskAllows(mask: Int32Array, id: number): boolean {
+  return (((mask[id >>> 5] ?? 0) >>> (id & 31)) & 1) === 1;
 }
 
-/**
- * Prepares one step. `allowed(id)` is the grammar's mask (all ids when undefined); ids at or past
- * `limit` are never chosen (the logits' padding past the tokenizer's vocabulary).
- */
-export function createStepSampler(
-  logits: Float32Array,
-  limit: number,
-  allowed: ((id: number) => boolean) | undefined,
-  params: SamplingParams,
-  random: () => number,
-): StepSampler {
-  const n = Math.min(limit, logits.length);
-  if (params.temperature <= 0) {
-    const taken = new Set<number>();
-    return {
-      next() {
-        let best = -1;
-        let bestLogit = Number.NEGATIVE_INFINITY;
-        for (let id = 0; id < n; id++) {
-          const l = logits[id] as number;
-          if (l > bestLogit || best < 0) {
-            if (taken.has(id) || (allowed && !allowed(id)) || Number.isNaN(l)) continue;
-            best = id;
-            bestLogit = l;
-          }
-        }
-        if (best < 0) return undefined;
-        taken.add(best);
-        return best;
-      },
-    };
+/** A token whose logit is this many temperatures under the best one weighs under e^-30
+ * (1e-13) of it: it cannot matter to a draw, so it is dropped before anything else. */
+const NEGLIGIBLE = 30;
+/** exp(-x) for x in [0, NEGLIGIBLE], tabulated at steps of 1/1024 and interpolated linearly
+ * (relative error under 1.2e-7): 3-4 times cheaper than Math.exp over 32,064 logits. */
+const EXP_STEPS = 1024;
+const EXP_TABLE = Float64Array.from({ length: NEGLIGIBLE * EXP_STEPS + 2 }, (_, i) =>
+  Math.exp(-i / EXP_STEPS),
+);
+/** Nucleus buckets per unit of x: the cut is found by a histogram of weights, then only the
+ * bucket the cut falls in is sorted. */
+const BUCKETS_PER_UNIT = 4;
+const BUCKETS = NEGLIGIBLE * BUCKETS_PER_UNIT + 1;
+/** Segments at most this long are finished by insertion sort instead of partitioning. */
+const SMALL = 16;
+
+export class TokenSampler {
+  private ids: Int32Array;
+  private weights: Float64Array;
+  private buckets: Uint8Array;
+  private readonly bucketSums = new Float64Array(BUCKETS);
+  private count = 0;
+  private total = 0;
+  private greedy = true;
+  private logits: Float32Array = new Float32Array(0);
+  private limit = 0;
+  private mask: Int32Array | undefined;
+  private readonly taken: number[] = [];
+  private random: () => number = Math.random;
+
+  constructor(capacity = 0) {
+    this.ids = new Int32Array(capacity);
+    this.weights = new Float64Array(capacity);
+    this.buckets = new Uint8Array(capacity);
   }
-  const ids: number[] = [];
-  let max = Number.NEGATIVE_INFINITY;
-  for (let id = 0; id < n; id++) {
-    if (allowed && !allowed(id)) continue;
-    const l = logits[id] as number;
-    if (Number.isNaN(l)) continue;
-    ids.push(id);
-    if (l > max) max = l;
-  }
-  let weights = ids.map((id) => Math.exp(((logits[id] as number) - max) / params.temperature));
-  if (params.topP < 1 && ids.length > 1) {
-    const order = ids
-      .map((_, i) => i)
-      .sort((a, b) => (weights[b] as number) - (weights[a] as number) || a - b);
-    const total = weights.reduce((a, b) => a + b, 0);
-    const keep: number[] = [];
-    let sum = 0;
-    for (const i of order) {
-      keep.push(i);
-      sum += weights[i] as number;
-      if (sum >= params.topP * total) break;
+
+  /** Prepares a step over `logits`: ids at or past `limit` (the logits' padding past the
+   * tokenizer) are never chosen, nor those `mask` forbids (all allowed when undefined). */
+  prepare(
+    logits: Float32Array,
+    limit: number,
+    mask: Int32Array | undefined,
+    params: SamplingParams,
+    random: () => number,
+  ): void {
+    const n = Math.min(limit, logits.length);
+    this.logits = logits;
+    this.limit = n;
+    this.mask = mask;
+    this.random = random;
+    this.taken.length = 0;
+    this.greedy = params.temperature <= 0 || params.topK === 1;
+    if (this.greedy) return;
+    if (this.ids.length < n) {
+      this.ids = new Int32Array(n);
+      this.weights = new Float64Array(n);
+      this.buckets = new Uint8Array(n);
     }
-    keep.sort((a, b) => a - b);
-    const keptIds = keep.map((i) => ids[i] as number);
-    weights = keep.map((i) => weights[i] as number);
-    ids.length = 0;
-    ids.push(...keptIds);
-  }
-  let total = weights.reduce((a, b) => a + b, 0);
-  return {
-    next() {
-      if (ids.length === 0) return undefined;
-      let u = random() * total;
-      let pick = ids.length - 1;
-      for (let i = 0; i < ids.length; i++) {
-        u -= weights[i] as number;
-        if (u < 0) {
-          pick = i;
-          break;
+    const ids = this.ids;
+    const w = this.weights;
+    // 1. The best logit over the whole row: an upper bound of the allowed ones' best, which
+    // scales every weight alike, so the distribution is the same.
+    let max = Number.NEGATIVE_INFINITY;
+    for (let id = 0; id < n; id++) {
+      const l = logits[id] as number;
+      if (l > max) max = l;
+    }
+    let kept = this.collect(max, params);
+    if (kept === 0 && this.anyAllowed()) {
+      // Every allowed token is far below the row's best: weigh them against their own best.
+      let allowedMax = Number.NEGATIVE_INFINITY;
+      this.forAllowed((id) => {
+        const l = logits[id] as number;
+        if (l > allowedMax) allowedMax = l;
+      });
+      kept = this.collect(allowedMax, params);
+    }
+    // 3. top-k: the k heaviest (a heap pass when k is small, else a quickselect).
+    if (params.topK > 0 && params.topK < kept) {
+      if (params.topK <= 1024) heapSelect(ids, w, this.buckets, kept, params.topK);
+      else selectLargest(ids, w, this.buckets, 0, kept, params.topK);
+      kept = params.topK;
+      if (params.topP < 1) {
+        this.bucketSums.fill(0);
+        for (let i = 0; i < kept; i++) {
+          const bucket = this.buckets[i] as number;
+          this.bucketSums[bucket] = (this.bucketSums[bucket] as number) + (w[i] as number);
         }
       }
-      const id = ids[pick] as number;
-      total -= weights[pick] as number;
-      ids.splice(pick, 1);
-      weights.splice(pick, 1);
-      return id;
-    },
+    }
+    let total = 0;
+    for (let i = 0; i < kept; i++) total += w[i] as number;
+    const buckets = this.buckets;
+    const sums = this.bucketSums;
+    // 4. The nucleus: whole buckets up to the one the cut falls in, then that bucket sorted.
+    if (params.topP < 1 && kept > 1) {
+      let need = params.topP * total;
+      let cut = 0;
+      for (; cut < BUCKETS - 1; cut++) {
+        const sum = sums[cut] as number;
+        if (sum >= need) break;
+        need -= sum;
+      }
+      // [0, inside): buckets before the cut; [inside, edge): the cut's bucket.
+      let inside = 0;
+      for (let i = 0; i < kept; i++) {
+        if ((buckets[i] as number) < cut) swapAt(ids, w, buckets, i, inside++);
+      }
+      let edge = inside;
+      for (let i = inside; i < kept; i++) {
+        if (buckets[i] === cut) swapAt(ids, w, buckets, i, edge++);
+      }
+      kept = inside + nucleus(ids, w, buckets, inside, edge, need);
+      total = 0;
+      for (let i = 0; i < kept; i++) total += w[i] as number;
+    }
+    this.count = kept;
+    this.total = total;
+  }
+
+  /** Calls `visit` with every allowed id below the limit, in ascending order. */
+  private forAllowed(visit: (id: number) => void): void {
+    const { mask, limit } = this;
+    const words = Math.ceil(limit / 32);
+    for (let word = 0; word < words; word++) {
+      let bits = mask ? (mask[word] as number) : -1;
+      const base = word * 32;
+      const end = Math.min(32, limit - base);
+      if (end < 32) bits &= -1 >>> (32 - end);
+      while (bits !== 0) {
+        visit(base + 31 - Math.clz32(bits & -bits));
+        bits &= bits - 1;
+      }
+    }
+  }
+
+  private anyAllowed(): boolean {
+    let any = false;
+    this.forAllowed((id) => {
+      if (!Number.isNaN(this.logits[id] as number)) any = true;
+    });
+    return any;
+  }
+
+  /** 2. The allowed, non-negligible ids with their weights exp((l - max) / T) from the table,
+   * and a histogram of the weights by x = (max - l) / T for the nucleus. Returns their count. */
+  private collect(max: number, params: SamplingParams): number {
+    const { logits, mask, limit, ids, buckets } = this;
+    const w = this.weights;
+    const sums = this.bucketSums;
+    if (params.topP < 1) sums.fill(0);
+    const scale = EXP_STEPS / params.temperature;
+    const limitX = NEGLIGIBLE * EXP_STEPS;
+    const bucketScale = BUCKETS_PER_UNIT / EXP_STEPS;
+    const histogram = params.topP < 1;
+    let kept = 0;
+    const add = (id: number) => {
+      const y = (max - (logits[id] as number)) * scale;
+      // Also false for NaN.
+      if (!(y <= limitX)) return;
+      const k = y | 0;
+      const e0 = EXP_TABLE[k] as number;
+      const weight = e0 + (y - k) * ((EXP_TABLE[k + 1] as number) - e0);
+      ids[kept] = id;
+      w[kept] = weight;
+      if (histogram) {
+        const bucket = (y * bucketScale) | 0;
+        buckets[kept] = bucket;
+        sums[bucket] = (sums[bucket] as number) + weight;
+      }
+      kept++;
+    };
+    if (!mask) {
+      for (let id = 0; id < limit; id++) add(id);
+      return kept;
+    }
+    const words = Math.ceil(limit / 32);
+    for (let word = 0; word < words; word++) {
+      let bits = mask[word] as number;
+      if (bits === 0) continue;
+      const base = word * 32;
+      const end = Math.min(32, limit - base);
+      if (bits === -1 && end === 32) {
+        for (let id = base; id < base + 32; id++) add(id);
+        continue;
+      }
+      if (end < 32) bits &= -1 >>> (32 - end);
+      while (bits !== 0) {
+        add(base + 31 - Math.clz32(bits & -bits));
+        bits &= bits - 1;
+      }
+    }
+    return kept;
+  }
+
+  /** The next choice, or undefined when no allowed token is left. */
+  next(): number | undefined {
+    return this.greedy ? this.nextBest() : this.draw();
+  }
+
+  private nextBest(): number | undefined {
+    const { logits, limit, mask, taken } = this;
+    let best = -1;
+    let bestLogit = Number.NEGATIVE_INFINITY;
+    const words = Math.ceil(limit / 32);
+    for (let word = 0; word < words; word++) {
+      let bits = mask ? (mask[word] as number) : -1;
+      if (bits === 0) continue;
+      const base = word * 32;
+      const end = Math.min(32, limit - base);
+      if (end < 32) bits &= -1 >>> (32 - end);
+      while (bits !== 0) {
+        const bit = 31 - Math.clz32(bits & -bits);
+        bits &= bits - 1;
+        const id = base + bit;
+        const l = logits[id] as number;
+        // Ties go to the lowest id (ids ascend here); NaN never wins.
+        if (l > bestLogit && !taken.includes(id)) {
+          best = id;
+          bestLogit = l;
+        }
+      }
+    }
+    if (best < 0) return undefined;
+    taken.push(best);
+    return best;
+  }
+
+  private draw(): number | undefined {
+    if (this.count === 0) return undefined;
+    const ids = this.ids;
+    const w = this.weights;
+    let u = this.random() * this.total;
+    let pick = this.count - 1;
+    for (let i = 0; i < this.count; i++) {
+      u -= w[i] as number;
+      if (u < 0) {
+        pick = i;
+        break;
+      }
+    }
+    const id = ids[pick] as number;
+    this.total -= w[pick] as number;
+    // Without replacement: the last candidate takes the drawn one's place.
+    this.count--;
+    ids[pick] = ids[this.count] as number;
+    w[pick] = w[this.count] as number;
+    return id;
+  }
+}
+
+function swapAt(ids: Int32Array, w: Float64Array, tags: Uint8Array, i: number, j: number): void {
+  if (i === j) return;
+  const id = ids[i] as number;
+  ids[i] = ids[j] as number;
+  ids[j] = id;
+  const x = w[i] as number;
+  w[i] = w[j] as number;
+  w[j] = x;
+  const t = tags[i] as number;
+  tags[i] = tags[j] as number;
+  tags[j] = t;
+}
+
+/** Sorts [from, to) by weight, largest first (ties: lower id first). */
+function insertionSort(
+  ids: Int32Array,
+  w: Float64Array,
+  tags: Uint8Array,
+  from: number,
+  to: number,
+): void {
+  for (let i = from + 1; i < to; i++) {
+    for (let j = i; j > from; j--) {
+      const a = w[j - 1] as number;
+      const b = w[j] as number;
+      if (a > b || (a === b && (ids[j - 1] as number) < (ids[j] as number))) break;
+      swapAt(ids, w, tags, j - 1, j);
+    }
+  }
+}
+
+/** Three-way partition of [from, to) around a median-of-three pivot weight: returns [g, e]
+ * with [from, g) larger, [g, e) equal and [e, to) smaller than the pivot. */
+function partition(
+  ids: Int32Array,
+  w: Float64Array,
+  tags: Uint8Array,
+  from: number,
+  to: number,
+): [number, number] {
+  const a = w[from] as number;
+  const b = w[(from + to) >>> 1] as number;
+  const c = w[to - 1] as number;
+  const pivot = Math.max(Math.min(a, b), Math.min(Math.max(a, b), c));
+  let g = from;
+  let i = from;
+  let e = to;
+  while (i < e) {
+    const x = w[i] as number;
+    if (x > pivot) swapAt(ids, w, tags, g++, i++);
+    else if (x < pivot) swapAt(ids, w, tags, i, --e);
+    else i++;
+  }
+  return [g, e];
+}
+
+/** Moves the k largest weights of [from, to) to [from, from + k) (in no particular order). */
+function selectLargest(
+  ids: Int32Array,
+  w: Float64Array,
+  tags: Uint8Array,
+  from: number,
+  to: number,
+  k: number,
+) {
+  let lo = from;
+  let hi = to;
+  const target = from + k;
+  while (hi - lo > SMALL) {
+    const [g, e] = partition(ids, w, tags, lo, hi);
+    if (target <= g) hi = g;
+    else if (target <= e) return;
+    else lo = e;
+  }
+  insertionSort(ids, w, tags, lo, hi);
+}
+
+/** Moves the k largest weights of [0, n) to [0, k) with a min-heap of k entries: one pass,
+ * cheap when k is small against n. */
+function heapSelect(ids: Int32Array, w: Float64Array, tags: Uint8Array, n: number, k: number) {
+  // Heapify [0, k) as a min-heap.
+  const sift = (start: number) => {
+    let i = start;
+    for (;;) {
+      const left = 2 * i + 1;
+      if (left >= k) return;
+      const right = left + 1;
+      const child = right < k && (w[right] as number) < (w[left] as number) ? right : left;
+      if ((w[child] as number) >= (w[i] as number)) return;
+      swapAt(ids, w, tags, i, child);
+      i = child;
+    }
   };
+  for (let i = (k >>> 1) - 1; i >= 0; i--) sift(i);
+  for (let i = k; i < n; i++) {
+    if ((w[i] as number) > (w[0] as number)) {
+      swapAt(ids, w, tags, 0, i);
+      sift(0);
+    }
+  }
+}
+
+/** Reorders [from, to) so that its first m entries are the fewest largest weights whose sum
+ * reaches `target`; returns m (all of them if they never reach it, which rounding can cause).
+ * Expected linear time: each partition keeps only the side the boundary lies in. */
+function nucleus(
+  ids: Int32Array,
+  w: Float64Array,
+  tags: Uint8Array,
+  from: number,
+  to: number,
+  target: number,
+) {
+  let lo = from;
+  let hi = to;
+  let need = target;
+  while (hi - lo > SMALL) {
+    const [g, e] = partition(ids, w, tags, lo, hi);
+    let larger = 0;
+    for (let i = lo; i < g; i++) larger += w[i] as number;
+    if (larger >= need) {
+      hi = g;
+      continue;
+    }
+    need -= larger;
+    const each = w[g] as number;
+    if (each * (e - g) >= need) return Math.min(e, g + Math.ceil(need / each)) - from;
+    need -= each * (e - g);
+    lo = e;
+  }
+  insertionSort(ids, w, tags, lo, hi);
+  for (let i = lo; i < hi; i++) {
+    need -= w[i] as number;
+    if (need <= 0) return i + 1 - from;
+  }
+  return to - from;
 }
