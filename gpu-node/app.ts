@@ -11,6 +11,7 @@ import { bodyLimit } from "hono/body-limit";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { Logger } from "pino";
 import type { z } from "zod";
+import { ServiceError } from "./contract/errors.ts";
 import {
   critiquePrompt,
   DEADLINE_HEADER,
@@ -251,7 +252,7 @@ export function createGpuNodeApp(deps: GpuNodeDeps) {
           maxTokens: body.max_tokens,
           ...(body.sampling ? { sampling: body.sampling } : {}),
         },
-        signal,
+        { signal },
       ),
     );
     const response: Phi3GenerateResponse = {
@@ -286,8 +287,12 @@ export function createGpuNodeApp(deps: GpuNodeDeps) {
 
   app.onError((error, c) => {
     const log = c.get("log") ?? logger;
-    if (error instanceof GpuNodeError || error instanceof HttpError) {
-      const headers = error instanceof HttpError ? error.headers : {};
+    if (
+      error instanceof GpuNodeError ||
+      error instanceof HttpError ||
+      error instanceof ServiceError
+    ) {
+      const headers = error instanceof GpuNodeError ? {} : error.headers;
       if (error.status >= 500)
         log.warn({ code: error.code, details: error.details }, error.message);
       if (error.status === 499) {

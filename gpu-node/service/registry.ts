@@ -188,8 +188,8 @@ export function createModelRegistry(options: RegistryOptions): ModelRegistry {
       path: options.phi3Path,
       pathVariable: "PHI3_MODEL_DIR",
       queueMax: options.phi3QueueMax,
-      // One ONNX Runtime session with one KV cache: generations run one at a time.
-      concurrencyOf: () => 1,
+      // Continuous batching: this many sequences share each decode step.
+      concurrencyOf: (runtime) => runtime.parallel,
       ...now,
     }),
   };

@@ -5,10 +5,12 @@
  */
 import type { TradeProposal } from "../../gpu-node/contract/index.ts";
 import type {
+  GenerateControl,
   HermesGenerateInput,
   HermesResult,
   HermesRuntime,
   Phi3GenerateInput,
+  Phi3RawResult,
   Phi3Result,
   Phi3Runtime,
 } from "../../gpu-node/runtime.ts";
@@ -132,11 +134,22 @@ export class ScriptedPhi3 implements Phi3Runtime {
     readonly modelName = "scripted-phi3",
   ) {}
 
-  generate(input: Phi3GenerateInput, signal: AbortSignal): Promise<Phi3Result> {
-    return this.script.run(input, signal);
+  readonly parallel: number = 1;
+
+  generate(input: Phi3GenerateInput, control: GenerateControl): Promise<Phi3Result> {
+    return this.script.run(input, control.signal);
+  }
+
+  async generateRaw(input: Phi3GenerateInput, control: GenerateControl): Promise<Phi3RawResult> {
+    const { proposal: _, ...raw } = await this.generate(input, control);
+    return { ...raw, tokens: [] };
   }
 
   async dispose() {
     this.disposed = true;
+  }
+
+  [Symbol.asyncDispose]() {
+    return this.dispose();
   }
 }
