@@ -195,10 +195,12 @@ export class Phi3Engine {
 
   private kick(): void {
     if (this.loop) return;
-    this.loop = this.drive().finally(() => {
-      this.loop = undefined;
-      if (this.load > 0) this.kick();
-    });
+    this.loop = this.drive()
+      .catch((error: unknown) => this.failAll(error))
+      .finally(() => {
+        this.loop = undefined;
+        if (this.load > 0) this.kick();
+      });
   }
 
   private async drive(): Promise<void> {
@@ -208,6 +210,19 @@ export class Phi3Engine {
       if (next) await this.admit(this.waiting.shift() as Request);
       await this.step();
     }
+  }
+
+  /** A bug in the loop itself: every caller gets the error, and the engine starts afresh. */
+  private failAll(error: unknown): void {
+    for (const r of [...this.rows, ...this.solo]) this.fail(r, error);
+    for (const request of this.waiting.splice(0)) {
+      request.setup.control.signal.removeEventListener("abort", request.onAbort);
+      request.reject(error);
+    }
+    if (this.batch) for (const t of this.batch.tensors) t.dispose();
+    this.rows = [];
+    this.solo = [];
+    this.batch = undefined;
   }
 
   private get active(): number {
