@@ -21,11 +21,13 @@ import { machineFacts } from "./lib/machine.ts";
 import { REPO_ROOT } from "./lib/proc.ts";
 import { renderResult, replaceSection } from "./lib/report.ts";
 import type { Benchmark, BenchResult } from "./lib/types.ts";
+import { phi3Batching } from "./phi3-batch.ts";
 
 const BENCHMARKS: Benchmark[] = [
   edgeOverhead,
   augmentation,
   constrainedDecoding,
+  phi3Batching,
   hermesThroughput,
   endToEnd,
 ];
