@@ -156,6 +156,24 @@ export class TokenSampler {
     this.total = total;
   }
 
+  /** Adds `id` as candidate number `kept` unless negligible; returns the new count. */
+  private weigh(id: number, kept: number, max: number, scale: number, histogram: boolean): number {
+    const y = (max - (this.logits[id] as number)) * scale;
+    // Also false for NaN.
+    if (!(y <= NEGLIGIBLE * EXP_STEPS)) return kept;
+    const k = y | 0;
+    const e0 = EXP_TABLE[k] as number;
+    const weight = e0 + (y - k) * ((EXP_TABLE[k + 1] as number) - e0);
+    this.ids[kept] = id;
+    this.weights[kept] = weight;
+    if (histogram) {
+      const bucket = (y * (BUCKETS_PER_UNIT / EXP_STEPS)) | 0;
+      this.buckets[kept] = bucket;
+      this.bucketSums[bucket] = (this.bucketSums[bucket] as number) + weight;
+    }
+    return kept + 1;
+  }
+
   /** Calls `visit` with every allowed id below the limit, in ascending order. */
   private forAllowed(visit: (id: number) => void): void {
     const { mask, limit } = this;
@@ -183,33 +201,13 @@ export class TokenSampler {
   /** 2. The allowed, non-negligible ids with their weights exp((l - max) / T) from the table,
    * and a histogram of the weights by x = (max - l) / T for the nucleus. Returns their count. */
   private collect(max: number, params: SamplingParams): number {
-    const { logits, mask, limit, ids, buckets } = this;
-    const w = this.weights;
-    const sums = this.bucketSums;
-    if (params.topP < 1) sums.fill(0);
+    const { mask, limit } = this;
+    if (params.topP < 1) this.bucketSums.fill(0);
     const scale = EXP_STEPS / params.temperature;
-    const limitX = NEGLIGIBLE * EXP_STEPS;
-    const bucketScale = BUCKETS_PER_UNIT / EXP_STEPS;
     const histogram = params.topP < 1;
     let kept = 0;
-    const add = (id: number) => {
-      const y = (max - (logits[id] as number)) * scale;
-      // Also false for NaN.
-      if (!(y <= limitX)) return;
-      const k = y | 0;
-      const e0 = EXP_TABLE[k] as number;
-      const weight = e0 + (y - k) * ((EXP_TABLE[k + 1] as number) - e0);
-      ids[kept] = id;
-      w[kept] = weight;
-      if (histogram) {
-        const bucket = (y * bucketScale) | 0;
-        buckets[kept] = bucket;
-        sums[bucket] = (sums[bucket] as number) + weight;
-      }
-      kept++;
-    };
     if (!mask) {
-      for (let id = 0; id < limit; id++) add(id);
+      for (let id = 0; id < limit; id++) kept = this.weigh(id, kept, max, scale, histogram);
       return kept;
     }
     const words = Math.ceil(limit / 32);
@@ -219,12 +217,13 @@ export class TokenSampler {
       const base = word * 32;
       const end = Math.min(32, limit - base);
       if (bits === -1 && end === 32) {
-        for (let id = base; id < base + 32; id++) add(id);
+        for (let id = base; id < base + 32; id++)
+          kept = this.weigh(id, kept, max, scale, histogram);
         continue;
       }
       if (end < 32) bits &= -1 >>> (32 - end);
       while (bits !== 0) {
-        add(base + 31 - Math.clz32(bits & -bits));
+        kept = this.weigh(base + 31 - Math.clz32(bits & -bits), kept, max, scale, histogram);
         bits &= bits - 1;
       }
     }
