@@ -142,7 +142,7 @@ function samplingCost(opts: BenchOptions): { table: Table; data: object } {
     { name: "T=0.8", params: { temperature: 0.8, topK: 0, topP: 1 }, mask: undefined },
     { name: "T=0.8, masked", params: { temperature: 0.8, topK: 0, topP: 1 }, mask },
     { name: "T=0.8, top-k 40", params: { temperature: 0.8, topK: 40, topP: 1 }, mask: undefined },
-    { name: "T=0.8, top-p 0.95", params: { temperature: 0.8, topK: 0, topP: 0.95 }, mask },
+    { name: "T=0.8, top-p 0.95, masked", params: { temperature: 0.8, topK: 0, topP: 0.95 }, mask },
     {
       name: "T=0.8, top-k 40 + top-p 0.95, masked",
       params: { temperature: 0.8, topK: 40, topP: 0.95 },
