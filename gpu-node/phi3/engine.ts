@@ -253,19 +253,29 @@ export class Phi3Engine {
   /** Keeps the rows marked true (in order), copying their caches into a new batch; `leave`
    * is called for the others. */
   private keepRows(keep: boolean[], leave: (r: Running) => void): void {
-    const stay: Running[] = [];
-    const from: { batch: KvBatch; row: number }[] = [];
+    if (keep.every(Boolean)) return;
     this.rows.forEach((r, row) => {
-      if (keep[row]) {
-        stay.push(r);
-        if (this.batch) from.push({ batch: this.batch, row });
-      } else leave(r);
+      if (!keep[row]) leave(r);
     });
-    const old = this.batch;
-    this.batch =
-      stay.length > 0 && old ? KvBatch.gather(this.parts.decoder.layout, from) : undefined;
-    if (old && old !== this.batch) for (const t of old.tensors) t.dispose();
-    this.rows = stay;
+    const batch = this.batch;
+    if (!batch || !keep.some(Boolean)) {
+      if (batch) for (const t of batch.tensors) t.dispose();
+      this.batch = undefined;
+      this.rows = [];
+      return;
+    }
+    const stay = this.rows.filter((_, row) => keep[row]);
+    const longest = Math.max(...stay.map((r) => batch.lengths[this.rows.indexOf(r)] as number));
+    if (batch.width > 2 * longest + 16) {
+      // Much wider than needed (the longest rows left): copy into a narrower batch.
+      const from = this.rows.flatMap((_, row) => (keep[row] ? [{ batch, row }] : []));
+      this.batch = KvBatch.gather(this.parts.decoder.layout, from);
+      for (const t of batch.tensors) t.dispose();
+      this.rows = stay;
+      return;
+    }
+    const order = batch.compact(keep);
+    this.rows = order.map((row) => this.rows[row] as Running);
   }
 
   /** Prefills a newcomer alone and gives it a row (or finishes it, if its first token ends it). */

@@ -5,8 +5,8 @@
  * attention mask, and writes the new token right after it). `width` is the longest row's
  * length, so a decode step's `present.*` (width + 1) is the next step's past as it is.
  *
- * Rows join and leave between steps: `gather` copies the rows that stay (and newcomers' own
- * caches) into a new batch, each row's valid prefix only.
+ * Rows join and leave between steps: `gather` copies rows (a newcomer's own cache beside the
+ * batch's) into a new batch, each row's valid prefix only; `compact` drops rows in place.
  */
 import * as ort from "onnxruntime-node";
 
@@ -56,6 +56,41 @@ export class KvBatch {
       feeds[name] = this.tensors[i] as ort.Tensor;
     });
     return feeds;
+  }
+
+  /** Keeps the rows marked true, in place: rows from the end move into the holes (one row
+   * copy each) and the tensors become views of the first rows. Returns the kept rows' old
+   * indices in their new order. The width stays; shorter rows are padding, as always. */
+  compact(keep: readonly boolean[]): number[] {
+    const order = this.lengths.map((_, row) => row);
+    const { kvHeads, headSize } = this.layout;
+    const rowSize = kvHeads * this.width * headSize;
+    let end = this.rows;
+    for (let row = 0; row < end; row++) {
+      if (keep[order[row] as number]) continue;
+      // Find the last kept row after this one and move it here.
+      while (end - 1 > row && !keep[order[end - 1] as number]) end--;
+      end--;
+      if (end <= row) break;
+      for (const tensor of this.tensors) {
+        const data = tensor.data as KvArray;
+        data.copyWithin(row * rowSize, end * rowSize, (end + 1) * rowSize);
+      }
+      order[row] = order[end] as number;
+      this.lengths[row] = this.lengths[end] as number;
+    }
+    const count = keep.filter(Boolean).length;
+    this.tensors = this.tensors.map(
+      (tensor) =>
+        new ort.Tensor(this.layout.type, (tensor.data as KvArray).subarray(0, count * rowSize), [
+          count,
+          kvHeads,
+          this.width,
+          headSize,
+        ]),
+    );
+    this.lengths.length = count;
+    return order.slice(0, count);
   }
 
   /** Copies the given rows (of this or other batches with the same layout) into a new batch,
