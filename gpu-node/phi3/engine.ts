@@ -6,11 +6,12 @@
  * steps:
  *
  * - a newcomer's prompt is prefilled alone, in its own run, between two decode steps; at most
- *   one prefill per step, so a running sequence waits at most one prefill per token, and a
- *   newcomer waits at most `parallel - 1` steps for its turn once a row is free;
+ *   one prefill per step (newcomers in arrival order), so a running sequence waits at most one
+ *   prefill per token;
  * - a finished or cancelled sequence leaves at the next step boundary (cancelling one request
  *   stops only its sequence, within one step);
- * - the remaining rows are copied into a new, narrower batch (each row's valid prefix only).
+ * - rows from the end of the batch fill the leavers' places in place (KvBatch.compact); a
+ *   newcomer's cache is copied in beside the batch's (KvBatch.gather).
  */
 import { randomInt } from "node:crypto";
 import { ServiceError } from "../contract/errors.ts";
