@@ -24,12 +24,14 @@ import { hermesThroughput } from "./hermes.ts";
 import { machineFacts } from "./lib/machine.ts";
 import { renderResult, replaceSection } from "./lib/report.ts";
 import type { Benchmark, BenchResult } from "./lib/types.ts";
+import { phi3Batching } from "./phi3-batch.ts";
 import { streaming } from "./streaming.ts";
 
 const BENCHMARKS: Benchmark[] = [
   edgeOverhead,
   augmentation,
   constrainedDecoding,
+  phi3Batching,
   hermesThroughput,
   endToEnd,
   streaming,

@@ -7,11 +7,15 @@
  */
 import type {
   ChatMessage,
+  ErrorCode,
   FinishReason,
   Sampling,
   TradeProposal,
   Usage,
 } from "./contract/index.ts";
+import type { BudgetPlanner } from "./phi3/budget.ts";
+import type { ByteNfa } from "./phi3/language.ts";
+import type { CompiledGrammar } from "./phi3/xgrammar.ts";
 
 export interface LoadProgress {
   /** 0..1 */
@@ -74,11 +78,32 @@ export interface HermesRuntime {
   dispose(): Promise<void>;
 }
 
+/** What a Phi-3 generation must satisfy: xgrammar's compiled grammar (the token masks), the
+ * same language as a byte NFA and its budget planner (how to close in time). */
+export interface Phi3Constraint {
+  grammar: CompiledGrammar;
+  nfa: ByteNfa;
+  planner: BudgetPlanner;
+}
+
 export interface Phi3GenerateInput {
-  /** The user's (augmented) prompt; the runtime applies the model's chat template. */
+  /** The user's (augmented) prompt; the runtime applies the model's chat template. It is text:
+   * control-token lookalikes in it are tokenized as characters. */
   prompt: string;
   maxTokens: number;
   sampling?: Sampling;
+  /** Another language than the trade schema's (only for `generateRaw`; the default is the
+   * trade schema's, compiled at load). The caller owns it and frees it after its generations. */
+  constraint?: Phi3Constraint;
+}
+
+/** A generation's text before any parsing: always valid in its constraint's language. */
+export interface Phi3RawResult {
+  raw: string;
+  tokens: number[];
+  finishReason: "stop" | "length";
+  usage: Usage;
+  timings: GenerationTimings;
 }
 
 export interface Phi3Result {
@@ -92,12 +117,17 @@ export interface Phi3Result {
 export interface Phi3Runtime {
   readonly modelName: string;
   readonly device: { kind: "cuda" | "cpu"; name?: string };
-  /** Generations it runs at once (1 for a one-sequence engine; more when it batches). */
+  /** Sequences decoded together (PHI3_PARALLEL): concurrent calls up to this many share each
+   * decode step; more wait inside the runtime for a free row. */
   readonly parallel: number;
-  /** `control.onText` receives pieces of the JSON text as they are produced (when the engine
-   * streams; otherwise the HTTP layer sends the whole text at the end). */
+  /** A trade proposal (the trade schema's constraint; `input.constraint` must be unset). */
   generate(input: Phi3GenerateInput, control: GenerateControl): Promise<Phi3Result>;
+  /** The raw text in `input.constraint`'s language (default: the trade schema's), unparsed. */
+  generateRaw(input: Phi3GenerateInput, control: GenerateControl): Promise<Phi3RawResult>;
+  readonly disposed: boolean;
+  /** Idempotent; waits for the generations in flight. Later calls fail with model_not_loaded. */
   dispose(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** Which device a runtime should use. "auto": CUDA when present, else CPU. A requested "cuda"
@@ -126,4 +156,6 @@ export interface Phi3Options {
   device: DeviceChoice;
   /** Intra-op CPU threads for ONNX Runtime (PHI3_THREADS); 0 = ONNX Runtime's default. */
   threads: number;
+  /** Sequences decoded together in one ONNX run per step (PHI3_PARALLEL, default 4). */
+  parallel?: number;
 }

@@ -61,6 +61,8 @@ export interface GpuNodeSettings {
     modelDir: string | null;
     device: DeviceChoice;
     threads: number;
+    /** Sequences decoded together, one ONNX run per step (PHI3_PARALLEL). */
+    parallel: number;
     queueMax: number;
   };
   /** Longest a generation request may take on the node, whatever deadline the caller sends. */
@@ -139,6 +141,7 @@ export const EnvSchema = z.object({
   PHI3_MODEL_DIR: text(),
   PHI3_DEVICE: choice(DEVICE_CHOICES),
   PHI3_THREADS: optionalInteger(0, 256),
+  PHI3_PARALLEL: optionalInteger(1, 64),
   PHI3_QUEUE_MAX: optionalInteger(0, 10_000),
   GPU_NODE_MAX_REQUEST_MS: optionalInteger(100, 3_600_000),
   SHUTDOWN_GRACE_MS: optionalInteger(0, 600_000),
@@ -203,6 +206,7 @@ export function parseGpuNodeSettings(
       ),
       device: e.PHI3_DEVICE ?? "auto",
       threads: e.PHI3_THREADS ?? threads,
+      parallel: e.PHI3_PARALLEL ?? 4,
       queueMax: e.PHI3_QUEUE_MAX ?? 8,
     },
     maxRequestMs: e.GPU_NODE_MAX_REQUEST_MS ?? 120_000,

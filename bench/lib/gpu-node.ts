@@ -2,8 +2,8 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { GPU_ROUTES } from "../../gpu-node/contract/index.ts";
-import { writeTinyHermes } from "../../gpu-node/models/gguf.ts";
-import { writeTinyPhi3 } from "../../gpu-node/models/tiny-phi3.ts";
+import { writeTinyHermes } from "../../gpu-node/models/tiny/hermes.ts";
+import { writeTinyPhi3 } from "../../gpu-node/models/tiny/phi3.ts";
 import { startGpuNode } from "../../test/support/gpu-node-process.ts";
 import type { Proc } from "../../test/support/process.ts";
 

@@ -64,6 +64,8 @@ export const Sampling = z
     /** 0 = greedy (the default). */
     temperature: z.number().min(0).max(2).optional(),
     top_p: z.number().gt(0).max(1).optional(),
+    /** Keep only the k most likely tokens; 0 (the default) keeps all. */
+    top_k: z.number().int().min(0).max(100_000).optional(),
     seed: z
       .number()
       .int()

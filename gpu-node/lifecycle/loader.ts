@@ -53,7 +53,12 @@ export async function loadModels(input: LoadModelsInput): Promise<void> {
     ),
     loadOne(input, registry.phi3, "Phi-3", checkPhi3Dir, (path, load) =>
       loaders.phi3(
-        { modelDir: path, device: settings.phi3.device, threads: settings.phi3.threads },
+        {
+          modelDir: path,
+          device: settings.phi3.device,
+          threads: settings.phi3.threads,
+          parallel: settings.phi3.parallel,
+        },
         load,
       ),
     ),

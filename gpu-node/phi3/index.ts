@@ -5,7 +5,10 @@
  */
 import { basename } from "node:path";
 import type { Logger } from "pino";
+import { ServiceError } from "../contract/errors.ts";
+import { TradeProposal } from "../contract/index.ts";
 import type {
+  GenerateControl,
   LoadOptions,
   Phi3GenerateInput,
   Phi3Options,
@@ -14,24 +17,24 @@ import type {
 } from "../runtime.ts";
 import { BudgetPlanner } from "./budget.ts";
 import { OnnxDecoder } from "./decoder.ts";
-import { type GenerateOptions, Phi3Engine, type RawGeneration } from "./engine.ts";
+import {
+  type EngineStats,
+  type GenerateOptions,
+  Phi3Engine,
+  type RawGeneration,
+} from "./engine.ts";
 import { type Phi3ModelConfig, readPhi3Folder } from "./folder.ts";
 import { tradeProposalLanguage } from "./grammar.ts";
 import { ByteNfa } from "./language.ts";
-import {
-  buildVocabulary,
-  createChatFormatter,
-  createPromptTokenizer,
-  type Vocabulary,
-} from "./vocab.ts";
+import { buildVocabulary, createPromptTokenizer, type Vocabulary } from "./vocab.ts";
 import { loadXGrammar, type TokenizerInfo, type XGrammar } from "./xgrammar.ts";
 
 export { BudgetPlanner } from "./budget.ts";
-export type { GenerateOptions, RawGeneration } from "./engine.ts";
+export type { EngineStats, GenerateOptions, RawGeneration } from "./engine.ts";
 export { Phi3FolderError, parseGenaiConfig, readPhi3Folder } from "./folder.ts";
 export { tradeProposalLanguage } from "./grammar.ts";
 export { ByteNfa } from "./language.ts";
-export { createStepSampler, mulberry32 } from "./sampler.ts";
+export { maskAllows, mulberry32, TokenSampler } from "./sampler.ts";
 export { buildVocabulary, createChatFormatter, createPromptTokenizer } from "./vocab.ts";
 export { bitmaskAllows, loadXGrammar } from "./xgrammar.ts";
 
@@ -44,14 +47,18 @@ export interface Phi3OnnxRuntime extends Phi3Runtime {
   /** The fewest tokens a valid proposal needs: the smallest max_length that can succeed. */
   readonly minMaxLength: number;
   readonly contextLength: number;
-  /** Lower-level generation: `constrained: false` runs without the grammar (benchmarks). */
+  /** The raw text in `input.constraint`'s language (default: the trade schema's). Options for
+   * tests and benchmarks: `constrained: false` runs without the grammar, `kvCache: false`
+   * recomputes every step. */
   generateRaw(
     input: Phi3GenerateInput,
-    signal: AbortSignal,
+    control: GenerateControl,
     options?: GenerateOptions,
   ): Promise<RawGeneration>;
   /** Prompt tokens after the chat template (for callers that want to check the context). */
   countPromptTokens(prompt: string): number;
+  /** ONNX runs since load (prefills, batched decode steps and their rows). */
+  readonly stats: Readonly<EngineStats>;
 }
 
 /** xgrammar's view of the real vocabulary. Control tokens become "" so xgrammar treats them as
@@ -71,6 +78,9 @@ export function createTokenizerInfo(
   );
 }
 
+/** Sequences per decode step when Phi3Options.parallel is unset. */
+export const DEFAULT_PHI3_PARALLEL = 4;
+
 export async function loadPhi3(
   options: Phi3Options,
   load: LoadOptions,
@@ -88,7 +98,6 @@ export async function loadPhi3(
   const folder = await readPhi3Folder(options.modelDir);
   const { config } = folder;
   const vocabulary = buildVocabulary(folder.tokenizerJson, config.vocabSize);
-  const chat = createChatFormatter(folder.tokenizerConfig);
   const tokenizer = createPromptTokenizer(folder.tokenizerJson, folder.tokenizerConfig);
 
   progress(0.2, "session");
@@ -97,11 +106,13 @@ export async function loadPhi3(
     threads: options.threads,
     ...(logger ? { logger } : {}),
   });
-  let tokenizerInfo: TokenizerInfo | undefined;
+  // Everything built from here on is freed if the load fails later (abort included).
+  const owned: { dispose(): void }[] = [];
   try {
     progress(0.7, "grammar compile");
     const xgrammar = await loadXGrammar();
-    tokenizerInfo = await createTokenizerInfo(xgrammar, vocabulary, config);
+    const tokenizerInfo = await createTokenizerInfo(xgrammar, vocabulary, config);
+    owned.push(tokenizerInfo);
     const compiler = await xgrammar.GrammarCompiler.createGrammarCompiler(tokenizerInfo);
     const language = tradeProposalLanguage();
     let grammar: Awaited<ReturnType<typeof compiler.compileGrammar>>;
@@ -110,18 +121,17 @@ export async function loadPhi3(
     } finally {
       compiler.dispose();
     }
+    owned.push(grammar);
     const nfa = new ByteNfa(language.lang);
     const planner = new BudgetPlanner(nfa, vocabulary);
     const engine = new Phi3Engine({
       config,
       decoder,
-      chat,
       tokenizer,
       vocabulary,
       xgrammar,
-      grammar,
-      nfa,
-      planner,
+      constraint: { grammar, nfa, planner },
+      parallel: options.parallel ?? DEFAULT_PHI3_PARALLEL,
     });
     const minMaxLength = engine.minimumTokens();
     progress(1, "ready");
@@ -130,36 +140,103 @@ export async function loadPhi3(
         model: config.modelFile,
         device: decoder.device.kind,
         layers: config.numLayers,
+        parallel: engine.parallel,
         min_max_length: minMaxLength,
       },
       "Phi-3 loaded",
     );
-    const info = tokenizerInfo;
-    let disposed = false;
-    return {
+    return new Phi3Onnx(engine, decoder, owned, {
       modelName: basename(config.modelFile).replace(/\.onnx$/, ""),
-      device: decoder.device,
       minMaxLength,
       contextLength: config.contextLength,
-      // One KV cache, one generation at a time (the scheduler admits one).
-      parallel: 1,
-      generate: (input, control): Promise<Phi3Result> => engine.generate(input, control.signal),
-      generateRaw: (input, generateSignal, generateOptions = {}) =>
-        engine.run(input, generateSignal, generateOptions),
-      countPromptTokens: (prompt) => engine.promptTokens(prompt).length,
-      async dispose() {
-        if (disposed) return;
-        disposed = true;
-        // A generation in flight finishes first: its session and matcher must outlive it.
-        await engine.idle();
-        grammar.dispose();
-        info.dispose();
-        await decoder.release();
-      },
-    };
+    });
   } catch (error) {
-    tokenizerInfo?.dispose();
+    for (const item of owned) item.dispose();
     await decoder.release();
     throw error;
+  }
+}
+
+/** The loaded runtime: the engine behind the service's interface, and its lifecycle. */
+class Phi3Onnx implements Phi3OnnxRuntime {
+  readonly modelName: string;
+  readonly minMaxLength: number;
+  readonly contextLength: number;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly engine: Phi3Engine,
+    private readonly decoder: OnnxDecoder,
+    private readonly owned: { dispose(): void }[],
+    info: { modelName: string; minMaxLength: number; contextLength: number },
+  ) {
+    this.modelName = info.modelName;
+    this.minMaxLength = info.minMaxLength;
+    this.contextLength = info.contextLength;
+  }
+
+  get device() {
+    return this.decoder.device;
+  }
+
+  get parallel(): number {
+    return this.engine.parallel;
+  }
+
+  get stats(): Readonly<EngineStats> {
+    return { ...this.engine.stats };
+  }
+
+  get disposed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  private open(): void {
+    if (this.closing) {
+      throw new ServiceError("model_not_loaded", "Phi-3 runtime has been disposed.", {
+        state: "disposed",
+      });
+    }
+  }
+
+  async generate(input: Phi3GenerateInput, control: GenerateControl): Promise<Phi3Result> {
+    if (input.constraint) {
+      throw new Error("generate() writes trade proposals; use generateRaw() for a constraint");
+    }
+    const result = await this.generateRaw(input, control);
+    const proposal = TradeProposal.parse(JSON.parse(result.raw));
+    return { ...result, proposal };
+  }
+
+  generateRaw(
+    input: Phi3GenerateInput,
+    control: GenerateControl,
+    options: GenerateOptions = {},
+  ): Promise<RawGeneration> {
+    try {
+      this.open();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.engine.run(input, control, options);
+  }
+
+  countPromptTokens(prompt: string): number {
+    return this.engine.promptTokens(prompt).length;
+  }
+
+  /** Idempotent: the first call waits for the generations in flight (and those already
+   * waiting for a row), then frees the grammar, the tokenizer info and the session. */
+  dispose(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.engine.idle();
+      for (const item of this.owned) item.dispose();
+      await this.decoder.release();
+    })();
+    return this.closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
   }
 }

@@ -11,7 +11,7 @@ import Ajv from "ajv";
 import OpenAI from "openai";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { TRADE_PROPOSAL_JSON_SCHEMA } from "../../gpu-node/contract/index.ts";
-import { writeTinyModels } from "../../gpu-node/models/tiny-cli.ts";
+import { writeTinyModels } from "../../gpu-node/models/tiny/cli.ts";
 import { freePort, type Proc, startProcess, waitFor } from "../support/process.ts";
 
 const validProposal = new Ajv().compile(TRADE_PROPOSAL_JSON_SCHEMA);

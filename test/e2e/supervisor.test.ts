@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { writeTinyModels } from "../../gpu-node/models/tiny-cli.ts";
+import { writeTinyModels } from "../../gpu-node/models/tiny/cli.ts";
 import { freePort, startProcess, waitFor } from "../support/process.ts";
 
 let dir: string;

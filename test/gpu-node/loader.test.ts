@@ -67,7 +67,7 @@ const settings = (hermesPath: string | null, phi3Path: string | null) => ({
     systemPrompt: "s",
     queueMax: 4,
   },
-  phi3: { modelDir: phi3Path, device: "cpu" as const, threads: 1, queueMax: 4 },
+  phi3: { modelDir: phi3Path, device: "cpu" as const, threads: 1, parallel: 2, queueMax: 4 },
 });
 
 function setup(hermesPath: string | null, phi3Path: string | null) {
@@ -126,7 +126,12 @@ describe("background loading and health", () => {
       parallel: 2,
       threads: 1,
     });
-    expect(t.phi3.calls[0]?.options).toEqual({ modelDir: phi3Dir, device: "cpu", threads: 1 });
+    expect(t.phi3.calls[0]?.options).toEqual({
+      modelDir: phi3Dir,
+      device: "cpu",
+      threads: 1,
+      parallel: 2,
+    });
 
     t.hermes.calls[0]?.load.onProgress?.({ fraction: 0.5, phase: "loading weights" });
     let health = await t.health();

@@ -10,8 +10,8 @@ import {
   TradeProposal,
 } from "../../gpu-node/contract/index.ts";
 import { StreamEvent } from "../../gpu-node/contract/stream.ts";
-import { writeTinyHermes } from "../../gpu-node/models/gguf.ts";
-import { writeTinyPhi3 } from "../../gpu-node/models/tiny-phi3.ts";
+import { writeTinyHermes } from "../../gpu-node/models/tiny/hermes.ts";
+import { writeTinyPhi3 } from "../../gpu-node/models/tiny/phi3.ts";
 import { type RunningNode, startGpuNode } from "../support/gpu-node-process.ts";
 
 const TOKEN = "tiny-models-token";

@@ -11,6 +11,7 @@ import type {
   HermesResult,
   HermesRuntime,
   Phi3GenerateInput,
+  Phi3RawResult,
   Phi3Result,
   Phi3Runtime,
 } from "../../gpu-node/runtime.ts";
@@ -144,7 +145,16 @@ export class ScriptedPhi3 implements Phi3Runtime {
     return this.script.run(input, control);
   }
 
+  async generateRaw(input: Phi3GenerateInput, control: GenerateControl): Promise<Phi3RawResult> {
+    const { proposal: _, ...raw } = await this.generate(input, control);
+    return { ...raw, tokens: [] };
+  }
+
   async dispose() {
     this.disposed = true;
+  }
+
+  [Symbol.asyncDispose]() {
+    return this.dispose();
   }
 }

@@ -46,6 +46,7 @@ describe("parseGpuNodeSettings", () => {
         modelDir: `/srv/app/models/${DEFAULT_PHI3_DIR_CPU}`,
         device: "auto",
         threads: 4,
+        parallel: 4,
         queueMax: 8,
       },
       maxRequestMs: 120_000,
@@ -72,6 +73,7 @@ describe("parseGpuNodeSettings", () => {
         PHI3_MODEL_DIR: "/opt/phi3",
         PHI3_DEVICE: "cpu",
         PHI3_THREADS: "2",
+        PHI3_PARALLEL: "6",
         PHI3_QUEUE_MAX: "20",
         GPU_NODE_MAX_REQUEST_MS: "5000",
         SHUTDOWN_GRACE_MS: "0",
@@ -94,7 +96,13 @@ describe("parseGpuNodeSettings", () => {
       systemPrompt: "Be brief.",
       queueMax: 0,
     });
-    expect(s.phi3).toEqual({ modelDir: "/opt/phi3", device: "cpu", threads: 2, queueMax: 20 });
+    expect(s.phi3).toEqual({
+      modelDir: "/opt/phi3",
+      device: "cpu",
+      threads: 2,
+      parallel: 6,
+      queueMax: 20,
+    });
     expect(s.maxRequestMs).toBe(5000);
     expect(s.shutdownGraceMs).toBe(0);
     expect(s.logLevel).toBe("debug");
@@ -150,6 +158,7 @@ describe("parseGpuNodeSettings", () => {
     ["HERMES_QUEUE_MAX", "many"],
     ["PHI3_DEVICE", "gpu"],
     ["PHI3_THREADS", "two"],
+    ["PHI3_PARALLEL", "0"],
     ["PHI3_QUEUE_MAX", "-3"],
     ["GPU_NODE_MAX_REQUEST_MS", "0"],
     ["SHUTDOWN_GRACE_MS", "1e3"],

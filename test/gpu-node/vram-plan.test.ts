@@ -8,8 +8,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TINY_HERMES_SHAPE, writeTinyHermes } from "../../gpu-node/models/gguf.ts";
-import { writeTinyPhi3 } from "../../gpu-node/models/tiny-phi3.ts";
+import { TINY_HERMES_SHAPE, writeTinyHermes } from "../../gpu-node/models/tiny/hermes.ts";
+import { writeTinyPhi3 } from "../../gpu-node/models/tiny/phi3.ts";
 import { parseGpuNodeSettings } from "../../gpu-node/settings.ts";
 import { gatherVramInputs } from "../../gpu-node/vram-inputs.ts";
 import {

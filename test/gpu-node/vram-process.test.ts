@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GPU_ROUTES, GpuNodeHealth } from "../../gpu-node/contract/index.ts";
-import { writeTinyHermes } from "../../gpu-node/models/gguf.ts";
+import { writeTinyHermes } from "../../gpu-node/models/tiny/hermes.ts";
 import { logLines, type RunningNode, startGpuNode } from "../support/gpu-node-process.ts";
 
 let dir: string;

@@ -5,13 +5,12 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkGgufFile, ModelFileError } from "../../gpu-node/hermes/check.ts";
+import { encodeGguf, gv } from "../../gpu-node/models/tiny/gguf-writer.ts";
 import {
-  encodeGguf,
   type GgufParts,
-  gv,
   tinyHermesGguf,
   tinyHermesParts,
-} from "../../gpu-node/models/gguf.ts";
+} from "../../gpu-node/models/tiny/hermes.ts";
 
 let dir: string;
 beforeAll(async () => {

@@ -9,7 +9,7 @@ import type { Llama, LlamaModel, Token } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ServiceError } from "../../gpu-node/contract/errors.ts";
 import { checkGgufFile, getLlamaForDevice, loadHermes } from "../../gpu-node/hermes/index.ts";
-import { CHATML_TEMPLATE, writeTinyHermes } from "../../gpu-node/models/gguf.ts";
+import { CHATML_TEMPLATE, writeTinyHermes } from "../../gpu-node/models/tiny/hermes.ts";
 import type { HermesOptions, HermesRuntime, LoadProgress } from "../../gpu-node/runtime.ts";
 import { ModelGate } from "../../gpu-node/scheduler/gate.ts";
 

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { writeTinyPhi3 } from "../../gpu-node/models/tiny-phi3.ts";
+import { writeTinyPhi3 } from "../../gpu-node/models/tiny/phi3.ts";
 import { ortDebugLogPath } from "../../gpu-node/phi3/ort-process.ts";
 
 const run = promisify(execFile);

@@ -74,14 +74,8 @@ describe("Phi-3 runtime on the tiny model (real onnxruntime-node)", () => {
     "the KV-cached path picks the same tokens as a full recompute (greedy, constrained=%s)",
     async (constrained) => {
       const input = { prompt: PROMPT, maxTokens: 48 };
-      const cached = await runtime.generateRaw(input, never().signal, {
-        constrained,
-        kvCache: true,
-      });
-      const recomputed = await runtime.generateRaw(input, never().signal, {
-        constrained,
-        kvCache: false,
-      });
+      const cached = await runtime.generateRaw(input, never(), { constrained, kvCache: true });
+      const recomputed = await runtime.generateRaw(input, never(), { constrained, kvCache: false });
       expect(cached.tokens.length).toBeGreaterThan(5);
       expect(recomputed.tokens).toEqual(cached.tokens);
     },
@@ -142,7 +136,7 @@ describe("Phi-3 runtime on the tiny model (real onnxruntime-node)", () => {
     // take far longer than 30 ms: resolving instead of rejecting would fail the test.
     const running = runtime.generateRaw(
       { prompt: PROMPT, maxTokens: 900, sampling: { temperature: 1, seed: 1 } },
-      controller.signal,
+      { signal: controller.signal },
       {
         constrained: true,
       },
@@ -154,7 +148,7 @@ describe("Phi-3 runtime on the tiny model (real onnxruntime-node)", () => {
     expect(validate(after.proposal)).toBe(true);
   });
 
-  it("concurrent calls are serialized and give the same results as sequential ones", async () => {
+  it("concurrent calls are batched and give the same results as sequential ones", async () => {
     const inputs = [1, 2, 3, 4].map((seed) => ({
       prompt: `${PROMPT} #${seed}`,
       maxTokens: 40,
@@ -180,7 +174,7 @@ describe("Phi-3 runtime on the tiny model (real onnxruntime-node)", () => {
   it("unconstrained mode (for benchmarks) runs without the grammar", async () => {
     const result = await runtime.generateRaw(
       { prompt: PROMPT, maxTokens: 30, sampling: { temperature: 1, seed: 2 } },
-      never().signal,
+      never(),
       {
         constrained: false,
       },

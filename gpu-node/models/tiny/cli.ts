@@ -8,8 +8,8 @@
 import { readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { writeTinyHermes } from "./gguf.ts";
-import { writeTinyPhi3 } from "./tiny-phi3.ts";
+import { writeTinyHermes } from "./hermes.ts";
+import { writeTinyPhi3 } from "./phi3.ts";
 
 export const TINY_HERMES_FILE = "hermes-tiny.gguf";
 export const TINY_PHI3_DIR = "phi3-tiny";
