@@ -7,7 +7,6 @@
  */
 import type {
   ChatMessage,
-  ErrorCode,
   FinishReason,
   Sampling,
   TradeProposal,
