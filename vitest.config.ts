@@ -18,6 +18,10 @@ const LAYERS = {
     "test/**/*.browser.test.ts",
     "test/models/cli.test.ts",
     "test/hermes/check.test.ts",
+    // A private Postgres started and crashed by the test; CLIs run as processes; npm itself.
+    "test/edge/{db-outage,export-lock}.test.ts",
+    "test/review/datasets.test.ts",
+    "test/install/npm.test.ts",
   ],
   /** The model runtimes in-process on tiny real models (node-llama-cpp, onnxruntime-node). */
   models: [
@@ -28,7 +32,8 @@ const LAYERS = {
   /** In-process HTTP: app.request() or a loopback server, with real databases. */
   api: [
     "test/edge/{api,openai}.*.test.ts",
-    "test/edge/{augment,cancel,db-down,export}.test.ts",
+    "test/edge/{augment,cancel,db-down,export,metrics,gpu-router,node-connection}.test.ts",
+    "test/edge/{errors-log,openai-cancel}.test.ts",
     "test/gpu-node/{app.*,loader,shutdown}.test.ts",
   ],
 };

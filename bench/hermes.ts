@@ -22,6 +22,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { getLlama, LlamaChatSession, LlamaLogLevel } from "node-llama-cpp";
+import { z } from "zod";
+import { parseEnv } from "../gpu-node/contract/env.ts";
 import { GPU_ROUTES, type HermesGenerateResponse } from "../gpu-node/contract/index.ts";
 import { loadHermes } from "../gpu-node/hermes/index.ts";
 import { DEFAULT_HERMES_SYSTEM_PROMPT } from "../gpu-node/settings.ts";
@@ -154,7 +156,9 @@ export const hermesThroughput: Benchmark = {
   title: "Hermes serving: GPU node vs llama-server on the same tiny GGUF (CPU, 1 thread)",
   async run(opts: BenchOptions): Promise<BenchResult> {
     const notes: string[] = [];
-    let withLlama = process.env.BENCH_LLAMA_SERVER !== "off";
+    let withLlama =
+      parseEnv(z.object({ BENCH_LLAMA_SERVER: z.enum(["on", "off"]).default("on") }), process.env)
+        .BENCH_LLAMA_SERVER === "on";
     if (withLlama && !llamaServerBuilt()) {
       if (opts.quick) {
         withLlama = false;
