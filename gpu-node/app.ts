@@ -15,6 +15,7 @@ import { ServiceError } from "./contract/errors.ts";
 import { GPU_ROUTES, type GpuNodeHealth, REQUEST_ID_HEADER } from "./contract/index.ts";
 import { Lifecycle } from "./lifecycle/lifecycle.ts";
 import type { ModelRegistry } from "./lifecycle/registry.ts";
+import type { GpuNodeMetrics } from "./metrics.ts";
 import type { AppSettings, GpuNodeEnv, RegisterRoutes, RouteDeps } from "./routes/context.ts";
 import { round } from "./routes/context.ts";
 import {
@@ -60,9 +61,15 @@ export interface GpuNodeDeps {
   routes?: readonly RegisterRoutes[];
   /** The start-up VRAM plan (vram-plan.ts), reported by /v1/health as `vram_plan`. */
   vramPlan?: GpuNodeHealth["vram_plan"];
+  /** Prometheus metrics, served on GET /metrics (behind the token like every route). */
+  metrics?: GpuNodeMetrics;
 }
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+/** A model's routes, for counting its errors. */
+const MODEL_PATH = /^\/v1\/(hermes|phi3)\//;
+/** Prometheus text format (prom-client), when metrics are on. */
+export const METRICS_PATH = "/metrics";
 
 export function createGpuNodeApp(deps: GpuNodeDeps) {
   const { settings, logger } = deps;
@@ -77,6 +84,7 @@ export function createGpuNodeApp(deps: GpuNodeDeps) {
     rssBytes: deps.rssBytes ?? (() => process.memoryUsage.rss()),
     bootedAt: now(),
     ...(deps.vramPlan ? { vramPlan: deps.vramPlan } : {}),
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
   };
   const { lifecycle } = routeDeps;
   const tokenDigest = settings.token ? sha256(settings.token) : undefined;
@@ -101,6 +109,11 @@ export function createGpuNodeApp(deps: GpuNodeDeps) {
       status: c.res.status,
       ms: round(now() - c.get("startedAt")),
     };
+    const model = MODEL_PATH.exec(c.req.path)?.[1];
+    if (model && c.res.status >= 400) {
+      const code = c.error instanceof ServiceError ? c.error.code : "internal_error";
+      deps.metrics?.error(model as "hermes" | "phi3", code);
+    }
     // The edge polls health; keep those out of the info log.
     if (c.req.path === GPU_ROUTES.health && c.res.status < 400) log.debug(entry, "request");
     else log.info(entry, "request");
@@ -149,6 +162,15 @@ export function createGpuNodeApp(deps: GpuNodeDeps) {
   app.use("*", methodNotAllowed({ app, onMethodNotAllowed: methodNotAllowedResponse }));
 
   for (const register of [...ROUTES, ...(deps.routes ?? [])]) register(app, routeDeps);
+
+  const metrics = deps.metrics;
+  if (metrics) {
+    app.get(METRICS_PATH, async (c) =>
+      c.body(await metrics.registry.metrics(), 200, {
+        "content-type": metrics.registry.contentType,
+      }),
+    );
+  }
 
   app.doc31(OPENAPI_PATH, {
     openapi: "3.1.0",

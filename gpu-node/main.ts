@@ -12,6 +12,7 @@ import { Lifecycle } from "./lifecycle/lifecycle.ts";
 import { loadModels, type ModelLoaders } from "./lifecycle/loader.ts";
 import { createModelRegistry } from "./lifecycle/registry.ts";
 import { shutdownGracefully } from "./lifecycle/shutdown.ts";
+import { metricsForRegistry } from "./metrics.ts";
 import { type GpuNodeSettings, parseGpuNodeSettings, SettingsError } from "./settings.ts";
 import { startupVramPlan } from "./vram-inputs.ts";
 
@@ -68,6 +69,7 @@ async function main() {
     lifecycle,
     version: packageVersion(),
     vramPlan: vram.plan,
+    metrics: metricsForRegistry(registry),
   });
 
   const server = serve({ fetch: app.fetch, hostname: settings.host, port: settings.port }, (info) =>

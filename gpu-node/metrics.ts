@@ -7,6 +7,7 @@
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { ErrorCode, ModelState } from "./contract/index.ts";
+import type { ModelRegistry } from "./lifecycle/registry.ts";
 
 export type MetricsModel = "hermes" | "phi3";
 const MODELS: readonly MetricsModel[] = ["hermes", "phi3"];
@@ -168,4 +169,47 @@ export class GpuNodeMetrics {
   error(model: MetricsModel, code: ErrorCode): void {
     this.#errors.inc({ model, code });
   }
+}
+
+/** The node's metrics over its registry: queue figures from each model's gate, load states, and
+ * VRAM from the Hermes runtime when it runs on CUDA. */
+export function metricsForRegistry(
+  registry: ModelRegistry,
+  options: { processMetrics?: boolean } = {},
+): GpuNodeMetrics {
+  return new GpuNodeMetrics(
+    {
+      queue: (model) => registry[model].ready()?.gate.stats(),
+      state: (model) => registry[model].state,
+      vram: async () => {
+        const runtime = registry.hermes.ready()?.runtime;
+        if (!runtime?.vram || runtime.device.kind !== "cuda") return undefined;
+        return runtime.vram();
+      },
+    },
+    options,
+  );
+}
+
+/** The parts of a generation's answer the metrics read (every generation route's response has
+ * them: usage, timings, finish_reason). */
+export function recordAnswer(
+  metrics: GpuNodeMetrics | undefined,
+  model: string,
+  answer: Record<string, unknown>,
+): void {
+  if (!metrics || (model !== "hermes" && model !== "phi3")) return;
+  const usage = answer.usage as { prompt_tokens?: number; completion_tokens?: number } | undefined;
+  const timings = answer.timings as { prompt_ms?: number; generate_ms?: number } | undefined;
+  metrics.finished(
+    model,
+    {
+      promptTokens: usage?.prompt_tokens ?? 0,
+      completionTokens: usage?.completion_tokens ?? 0,
+      // The runtime samples the first token right after the prompt's prefill.
+      ...(timings?.prompt_ms !== undefined ? { timeToFirstTokenS: timings.prompt_ms / 1000 } : {}),
+      ...(timings?.generate_ms !== undefined ? { decodeS: timings.generate_ms / 1000 } : {}),
+    },
+    typeof answer.finish_reason === "string" ? answer.finish_reason : "unknown",
+  );
 }

@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import type { GpuNodeHealth } from "../contract/index.ts";
 import type { Lifecycle } from "../lifecycle/lifecycle.ts";
 import type { ModelRegistry } from "../lifecycle/registry.ts";
+import type { GpuNodeMetrics } from "../metrics.ts";
 import type { GpuNodeSettings } from "../settings.ts";
 
 export type GpuNodeEnv = {
@@ -34,6 +35,8 @@ export interface RouteDeps {
   bootedAt: number;
   /** The start-up VRAM plan (vram-plan.ts), reported by /v1/health as `vram_plan`. */
   vramPlan?: GpuNodeHealth["vram_plan"];
+  /** Prometheus metrics (served on /metrics); absent: nothing is counted. */
+  metrics?: GpuNodeMetrics;
 }
 
 /** A route file's entry: adds its operations to the app. */

@@ -8,6 +8,7 @@ import type { Context } from "hono";
 import type { z } from "zod";
 import { STREAM_CONTENT_TYPE, StreamEvent } from "../contract/stream.ts";
 import type { ModelSlot, RuntimeBase } from "../lifecycle/registry.ts";
+import { recordAnswer } from "../metrics.ts";
 import type { GenerateControl } from "../runtime.ts";
 import type { GpuNodeEnv, GpuNodeOpenApi, RouteDeps } from "./context.ts";
 import { CLIENT_GONE, errorResponses } from "./errors.ts";
@@ -86,7 +87,9 @@ export function registerGeneration<Body extends z.ZodType, R extends RuntimeBase
     const generated = await runGeneration(c, deps, gate, (control) =>
       op.generate(runtime, body, control),
     );
-    return c.json(op.respond(c, generated, runtime), 200);
+    const answer = op.respond(c, generated, runtime);
+    recordAnswer(deps.metrics, op.tag, answer);
+    return c.json(answer, 200);
   });
 
   app.openapi(streamRoute, async (c) => {
@@ -95,7 +98,11 @@ export function registerGeneration<Body extends z.ZodType, R extends RuntimeBase
     return streamGeneration(c, deps, gate, {
       work: (control) => op.generate(runtime, body, control),
       textOf: op.textOf,
-      respond: (generated) => op.respond(c, generated, runtime),
+      respond: (generated) => {
+        const answer = op.respond(c, generated, runtime);
+        recordAnswer(deps.metrics, op.tag, answer);
+        return answer;
+      },
     });
   });
 }

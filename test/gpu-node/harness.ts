@@ -6,6 +6,7 @@ import { pino } from "pino";
 import { createGpuNodeApp } from "../../gpu-node/app.ts";
 import { Lifecycle } from "../../gpu-node/lifecycle/lifecycle.ts";
 import { createModelRegistry } from "../../gpu-node/lifecycle/registry.ts";
+import { metricsForRegistry } from "../../gpu-node/metrics.ts";
 import { ScriptedHermes, ScriptedPhi3 } from "./scripted-runtime.ts";
 
 export interface HarnessOptions {
@@ -16,6 +17,8 @@ export interface HarnessOptions {
   maxRequestMs?: number;
   /** Mark both models ready at once (default true). */
   ready?: boolean;
+  /** Serve Prometheus metrics on /metrics (default false). */
+  metrics?: boolean;
 }
 
 export type LogLine = { level: number; msg: string } & Record<string, unknown>;
@@ -35,6 +38,9 @@ export function createHarness(options: HarnessOptions = {}) {
   const hermes = new ScriptedHermes(options.hermesParallel ?? 1);
   const phi3 = new ScriptedPhi3();
   const lifecycle = new Lifecycle();
+  const metrics = options.metrics
+    ? metricsForRegistry(registry, { processMetrics: false })
+    : undefined;
   const app = createGpuNodeApp({
     settings: {
       token: options.token,
@@ -47,6 +53,7 @@ export function createHarness(options: HarnessOptions = {}) {
     version: "9.9.9-test",
     now,
     rssBytes: () => 300 * 1024 * 1024,
+    ...(metrics ? { metrics } : {}),
   });
   const markReady = () => {
     registry.hermes.setFileExists(true);
