@@ -16,6 +16,7 @@ import * as ort from "onnxruntime-node";
 import type { Logger } from "pino";
 import type { DeviceChoice } from "../runtime.ts";
 import { Phi3FolderError, type Phi3ModelConfig, PULL_HINT } from "./folder.ts";
+import { missingCudaProviderFiles, removeOrtDebugLog } from "./ort-process.ts";
 import { KvBatch, type KvLayout, type KvType } from "./kv.ts";
 
 export interface DecoderOptions {
@@ -77,6 +78,14 @@ export class OnnxDecoder {
     let kind: "cuda" | "cpu" = "cpu";
     const wantCuda =
       options.device === "cuda" || (options.device === "auto" && cudaProviderInstalled());
+    const missingCuda = options.device === "cuda" ? missingCudaProviderFiles() : [];
+    if (missingCuda.length > 0) {
+      // Checked here: ONNX Runtime itself would print a red "Failed to load library" line first.
+      throw new Error(
+        `PHI3_DEVICE=cuda, but ONNX Runtime's CUDA execution provider is not installed (missing ${missingCuda.join(", ")}). ` +
+          "Install onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=cuda12 on a machine with CUDA 12 and cuDNN 9, or set PHI3_DEVICE=cpu.",
+      );
+    }
     if (wantCuda) {
       try {
         session = await ort.InferenceSession.create(config.modelFile, {
@@ -109,6 +118,7 @@ export class OnnxDecoder {
         throw missingFileError(config, error);
       }
     }
+    removeOrtDebugLog();
     const meta = session.inputMetadata.find((m) => m.name === config.names.pastKey(0));
     const kvType = meta?.isTensor ? meta.type : undefined;
     if (kvType !== "float32" && kvType !== "float16") {
