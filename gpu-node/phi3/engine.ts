@@ -11,10 +11,10 @@ import {
   type Phi3GenerateInput,
   type Phi3Result,
 } from "../runtime.ts";
-import type { BudgetPlanner } from "./budget.ts";
+import type { BudgetPlanner } from "../structured/budget.ts";
 import type { KvCache, OnnxDecoder } from "./decoder.ts";
 import type { Phi3ModelConfig } from "./folder.ts";
-import type { ByteNfa, StateSet } from "./language.ts";
+import type { ByteNfa, StateSet } from "../structured/language.ts";
 import { createStepSampler, mulberry32 } from "./sampler.ts";
 import type { ChatFormatter, PromptTokenizer, Vocabulary } from "./vocab.ts";
 import { bitmaskAllows, type CompiledGrammar, type XGrammar } from "./xgrammar.ts";

@@ -22,7 +22,7 @@ import {
   rule,
   seq,
   toEbnf,
-} from "./language.ts";
+} from "../structured/language.ts";
 
 /** Digits allowed in a number's integer part and fraction: keeps every number finite and exact
  * enough, and gives the budget planner a bounded worst case. */

@@ -12,12 +12,12 @@ import type {
   Phi3Result,
   Phi3Runtime,
 } from "../runtime.ts";
-import { BudgetPlanner } from "./budget.ts";
+import { BudgetPlanner } from "../structured/budget.ts";
 import { OnnxDecoder } from "./decoder.ts";
 import { type GenerateOptions, Phi3Engine, type RawGeneration } from "./engine.ts";
 import { type Phi3ModelConfig, readPhi3Folder } from "./folder.ts";
 import { tradeProposalLanguage } from "./grammar.ts";
-import { ByteNfa } from "./language.ts";
+import { ByteNfa } from "../structured/language.ts";
 import {
   buildVocabulary,
   createChatFormatter,
@@ -26,11 +26,11 @@ import {
 } from "./vocab.ts";
 import { loadXGrammar, type TokenizerInfo, type XGrammar } from "./xgrammar.ts";
 
-export { BudgetPlanner } from "./budget.ts";
+export { BudgetPlanner } from "../structured/budget.ts";
 export type { GenerateOptions, RawGeneration } from "./engine.ts";
 export { Phi3FolderError, parseGenaiConfig, readPhi3Folder } from "./folder.ts";
 export { tradeProposalLanguage } from "./grammar.ts";
-export { ByteNfa } from "./language.ts";
+export { ByteNfa } from "../structured/language.ts";
 export { createStepSampler, mulberry32 } from "./sampler.ts";
 export { buildVocabulary, createChatFormatter, createPromptTokenizer } from "./vocab.ts";
 export { bitmaskAllows, loadXGrammar } from "./xgrammar.ts";

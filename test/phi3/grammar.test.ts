@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { TRADE_PROPOSAL_JSON_SCHEMA } from "../../gpu-node/contract/index.ts";
 import { objectLanguage, tradeProposalLanguage } from "../../gpu-node/phi3/grammar.ts";
-import { ByteNfa } from "../../gpu-node/phi3/language.ts";
+import { ByteNfa } from "../../gpu-node/structured/language.ts";
 import { loadXGrammar } from "../../gpu-node/phi3/xgrammar.ts";
 import { tradeSchemaValidator } from "./helpers.ts";
 

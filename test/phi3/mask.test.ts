@@ -4,11 +4,11 @@
  * malformed UTF-8), and no control or padding token is ever allowed inside the text.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BudgetPlanner } from "../../gpu-node/phi3/budget.ts";
+import { BudgetPlanner } from "../../gpu-node/structured/budget.ts";
 import { type Phi3Folder, readPhi3Folder } from "../../gpu-node/phi3/folder.ts";
 import { tradeProposalLanguage } from "../../gpu-node/phi3/grammar.ts";
 import { createTokenizerInfo } from "../../gpu-node/phi3/index.ts";
-import { ByteNfa, type StateSet } from "../../gpu-node/phi3/language.ts";
+import { ByteNfa, type StateSet } from "../../gpu-node/structured/language.ts";
 import { buildVocabulary, type Vocabulary } from "../../gpu-node/phi3/vocab.ts";
 import {
   bitmaskAllows,

@@ -1,5 +1,5 @@
 /**
- * Token-budget planning: how many tokens the output needs, at least, to end as a valid object
+ * Token-budget planning: how many tokens the output needs, at least, to end as a valid value
  * from where it is now, and which tokens do that.
  *
  * The cost of a position is the token count of one concrete plan: the shortest byte completion
@@ -10,7 +10,12 @@
  * always closes within `max_length`.
  */
 import type { ByteNfa, StateSet } from "./language.ts";
-import type { Vocabulary } from "./vocab.ts";
+
+/** The bytes each token id writes into the text (undefined or empty: never part of it). Phi-3's
+ * `Vocabulary` and Hermes's GGUF vocabulary both have this shape. */
+export interface TokenBytes {
+  readonly bytes: readonly (Uint8Array | undefined)[];
+}
 
 interface TrieNode {
   children: Map<number, TrieNode>;
@@ -29,7 +34,7 @@ export class BudgetPlanner {
 
   constructor(
     private readonly nfa: ByteNfa,
-    vocabulary: Vocabulary,
+    vocabulary: TokenBytes,
   ) {
     vocabulary.bytes.forEach((bytes, id) => {
       if (bytes === undefined || bytes.length === 0) return;
