@@ -4,7 +4,17 @@
  * The service (app.ts) only knows these; hermes/ and phi3/ implement them. Tests swap in
  * real-but-tiny models, or a scripted runtime for queue and abort tests.
  */
-import type { ErrorCode, FinishReason, Sampling, TradeProposal, Usage } from "./contract/index.ts";
+import type {
+  ChatMessage,
+  ErrorCode,
+  FinishReason,
+  Sampling,
+  TradeProposal,
+  Usage,
+} from "./contract/index.ts";
+import type { CompiledGrammar } from "./phi3/xgrammar.ts";
+import type { BudgetPlanner } from "./structured/budget.ts";
+import type { ByteNfa } from "./structured/language.ts";
 
 export interface LoadProgress {
   /** 0..1 */
@@ -56,6 +66,8 @@ export interface HermesRuntime {
   /** Concurrent generations this runtime can run (context sequences). */
   readonly parallel: number;
   generate(input: HermesGenerateInput, signal: AbortSignal): Promise<HermesResult>;
+  /** Structured output for any schema of the subset (runtimes without it answer 503). */
+  generateJson?(input: JsonGenerateInput, signal: AbortSignal): Promise<JsonResult>;
   /** VRAM in use by the runtime's GPU, MiB, when known. */
   vram?(): Promise<{ usedMiB: number; totalMiB: number } | undefined>;
   dispose(): Promise<void>;
@@ -66,6 +78,42 @@ export interface Phi3GenerateInput {
   prompt: string;
   maxTokens: number;
   sampling?: Sampling;
+  /** Another output language than the trade schema (a compiled JSON Schema of the subset,
+   * gpu-node/structured/); the result's raw text is then that schema's JSON, not a proposal. */
+  constraint?: Phi3Constraint;
+}
+
+/** The three grammar parts of a generation: xgrammar's compiled grammar, the byte automaton of
+ * the same language and the budget planner on the model's vocabulary. */
+export interface Phi3Constraint {
+  grammar: CompiledGrammar;
+  nfa: ByteNfa;
+  planner: BudgetPlanner;
+}
+
+/** Structured output for any JSON Schema of the subset (both models; gpu-node/structured/). */
+export interface JsonGenerateInput {
+  /** Exactly one of prompt and messages (Phi-3 takes prompt only). */
+  prompt?: string;
+  messages?: ChatMessage[];
+  /** Hermes: the system prompt when `messages` has none. */
+  systemPrompt?: string;
+  /** A JSON Schema of the subset; refused with 400 invalid_schema / unsupported_schema. */
+  schema: Record<string, unknown>;
+  /** The output always closes into a valid value within this many tokens (422
+   * budget_too_small below the schema's minimum). */
+  maxTokens: number;
+  sampling?: Sampling;
+}
+
+export interface JsonResult {
+  /** The parsed value, valid against the schema. */
+  json: unknown;
+  /** The exact JSON text the model produced. */
+  raw: string;
+  finishReason: FinishReason;
+  usage: Usage;
+  timings: GenerationTimings;
 }
 
 export interface Phi3Result {
@@ -80,6 +128,8 @@ export interface Phi3Runtime {
   readonly modelName: string;
   readonly device: { kind: "cuda" | "cpu"; name?: string };
   generate(input: Phi3GenerateInput, signal: AbortSignal): Promise<Phi3Result>;
+  /** Structured output for any schema of the subset (runtimes without it answer 503). */
+  generateJson?(input: JsonGenerateInput, signal: AbortSignal): Promise<JsonResult>;
   dispose(): Promise<void>;
 }
 

@@ -17,6 +17,8 @@ export const ErrorCode = z.enum([
   "unsupported_media_type",
   "prompt_too_long",
   "budget_too_small",
+  "invalid_schema",
+  "unsupported_schema",
   "queue_full",
   "model_not_loaded",
   "gpu_node_unavailable",
@@ -42,6 +44,10 @@ export const ERROR_STATUS = {
   unsupported_media_type: 415,
   prompt_too_long: 400,
   budget_too_small: 422,
+  /** json_schema is not a valid JSON Schema (2020-12). */
+  invalid_schema: 400,
+  /** json_schema uses a keyword outside the supported subset (the body names it). */
+  unsupported_schema: 400,
   queue_full: 429,
   model_not_loaded: 503,
   gpu_node_unavailable: 503,

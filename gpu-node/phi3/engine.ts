@@ -12,9 +12,10 @@ import {
   type Phi3Result,
 } from "../runtime.ts";
 import type { BudgetPlanner } from "../structured/budget.ts";
+import { budgetTooSmall } from "../structured/index.ts";
+import type { ByteNfa, StateSet } from "../structured/language.ts";
 import type { KvCache, OnnxDecoder } from "./decoder.ts";
 import type { Phi3ModelConfig } from "./folder.ts";
-import type { ByteNfa, StateSet } from "../structured/language.ts";
 import { createStepSampler, mulberry32 } from "./sampler.ts";
 import type { ChatFormatter, PromptTokenizer, Vocabulary } from "./vocab.ts";
 import { bitmaskAllows, type CompiledGrammar, type XGrammar } from "./xgrammar.ts";
@@ -145,7 +146,9 @@ export class Phi3Engine {
     signal: AbortSignal,
     options: GenerateOptions,
   ): Promise<RawGeneration> {
-    const { config, decoder, vocabulary, nfa, planner, xgrammar, grammar } = this.parts;
+    const { config, decoder, vocabulary, xgrammar } = this.parts;
+    // The trade schema's grammar unless the request brings its own (structured output).
+    const { nfa, planner, grammar } = input.constraint ?? this.parts;
     const constrained = options.constrained ?? true;
     const useCache = options.kvCache ?? true;
     const budget = input.maxTokens;
@@ -165,6 +168,7 @@ export class Phi3Engine {
     if (constrained) {
       const minimum = planner.cost(state);
       if (minimum > budget) {
+        if (input.constraint) throw budgetTooSmall(budget, minimum);
         throw new GpuNodeError(
           "budget_too_small",
           422,
@@ -198,6 +202,7 @@ export class Phi3Engine {
           }
           const cost = planner.cost(state);
           let chosen: { id: number; next: StateSet } | undefined;
+          let ended = false;
           if (cost < remaining) {
             const mask = await matcher.getNextTokenBitmask();
             const sampler = createStepSampler(
@@ -207,14 +212,21 @@ export class Phi3Engine {
               params,
               random,
             );
-            for (let tries = 0; tries < MAX_REFUSALS_PER_STEP && !chosen; tries++) {
+            for (let tries = 0; tries < MAX_REFUSALS_PER_STEP && !chosen && !ended; tries++) {
               const id = sampler.next();
               if (id === undefined) break;
+              // An end-of-text id where the value may end (xgrammar allows it only there; e.g.
+              // after a number at the root, which could go on): the model chose to stop.
+              if (this.stopIds.has(id) && nfa.isComplete(state)) ended = true;
               const bytes = vocabulary.bytes[id];
               const next = bytes && nfa.advance(state, bytes);
               // Keep room to close: after this token, the plan must fit in what is left.
               if (next && planner.cost(next) <= remaining - 1) chosen = { id, next };
             }
+          }
+          if (ended) {
+            finishReason = "stop";
+            break;
           }
           if (!chosen) {
             // Out of room (or out of luck): finish along the plan; it fits by the invariant.

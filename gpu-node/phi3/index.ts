@@ -5,7 +5,10 @@
  */
 import { basename } from "node:path";
 import type { Logger } from "pino";
+import { ServiceError } from "../contract/errors.ts";
 import type {
+  JsonGenerateInput,
+  JsonResult,
   LoadOptions,
   Phi3GenerateInput,
   Phi3Options,
@@ -13,11 +16,12 @@ import type {
   Phi3Runtime,
 } from "../runtime.ts";
 import { BudgetPlanner } from "../structured/budget.ts";
+import { budgetTooSmall, ConstraintCache, type ConstraintLease } from "../structured/index.ts";
+import { ByteNfa } from "../structured/language.ts";
 import { OnnxDecoder } from "./decoder.ts";
 import { type GenerateOptions, Phi3Engine, type RawGeneration } from "./engine.ts";
 import { type Phi3ModelConfig, readPhi3Folder } from "./folder.ts";
 import { tradeProposalLanguage } from "./grammar.ts";
-import { ByteNfa } from "../structured/language.ts";
 import {
   buildVocabulary,
   createChatFormatter,
@@ -27,10 +31,10 @@ import {
 import { loadXGrammar, type TokenizerInfo, type XGrammar } from "./xgrammar.ts";
 
 export { BudgetPlanner } from "../structured/budget.ts";
+export { ByteNfa } from "../structured/language.ts";
 export type { GenerateOptions, RawGeneration } from "./engine.ts";
 export { Phi3FolderError, parseGenaiConfig, readPhi3Folder } from "./folder.ts";
 export { tradeProposalLanguage } from "./grammar.ts";
-export { ByteNfa } from "../structured/language.ts";
 export { createStepSampler, mulberry32 } from "./sampler.ts";
 export { buildVocabulary, createChatFormatter, createPromptTokenizer } from "./vocab.ts";
 export { bitmaskAllows, loadXGrammar } from "./xgrammar.ts";
@@ -52,6 +56,12 @@ export interface Phi3OnnxRuntime extends Phi3Runtime {
   ): Promise<RawGeneration>;
   /** Prompt tokens after the chat template (for callers that want to check the context). */
   countPromptTokens(prompt: string): number;
+  /** A JSON Schema of the subset compiled for this model (xgrammar on its vocabulary, the
+   * planner on its tokens), cached by schema hash; pass `lease.constraint` as
+   * `Phi3GenerateInput.constraint` and `release()` it when the generation is over. Throws
+   * ServiceError invalid_schema / unsupported_schema. */
+  constraintFor(schema: unknown): Promise<ConstraintLease>;
+  generateJson(input: JsonGenerateInput, signal: AbortSignal): Promise<JsonResult>;
 }
 
 /** xgrammar's view of the real vocabulary. Control tokens become "" so xgrammar treats them as
@@ -135,6 +145,7 @@ export async function loadPhi3(
       "Phi-3 loaded",
     );
     const info = tokenizerInfo;
+    const constraints = new ConstraintCache({ xgrammar, tokenizerInfo: info, vocabulary });
     let disposed = false;
     return {
       modelName: basename(config.modelFile).replace(/\.onnx$/, ""),
@@ -146,11 +157,44 @@ export async function loadPhi3(
       generateRaw: (input, generateSignal, generateOptions = {}) =>
         engine.run(input, generateSignal, generateOptions),
       countPromptTokens: (prompt) => engine.promptTokens(prompt).length,
+      constraintFor: (schema) => constraints.lease(schema),
+      async generateJson(input, generateSignal): Promise<JsonResult> {
+        if (input.prompt === undefined) {
+          throw new ServiceError("invalid_request", "Phi-3 takes a prompt, not messages.");
+        }
+        const lease = await constraints.lease(input.schema);
+        try {
+          const { constraint } = lease;
+          if (constraint.minTokens > input.maxTokens) {
+            throw budgetTooSmall(input.maxTokens, constraint.minTokens);
+          }
+          const result = await engine.run(
+            {
+              prompt: input.prompt,
+              maxTokens: input.maxTokens,
+              ...(input.sampling ? { sampling: input.sampling } : {}),
+              constraint,
+            },
+            generateSignal,
+            {},
+          );
+          return {
+            json: JSON.parse(result.raw),
+            raw: result.raw,
+            finishReason: result.finishReason,
+            usage: result.usage,
+            timings: result.timings,
+          };
+        } finally {
+          lease.release();
+        }
+      },
       async dispose() {
         if (disposed) return;
         disposed = true;
         // A generation in flight finishes first: its session and matcher must outlive it.
         await engine.idle();
+        await constraints.dispose();
         grammar.dispose();
         info.dispose();
         await decoder.release();
