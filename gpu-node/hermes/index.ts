@@ -8,6 +8,7 @@
 import { basename } from "node:path";
 import {
   type ChatWrapper,
+  type GgufFileInfo,
   type Llama,
   LlamaChatSession,
   type LlamaContext,
@@ -22,10 +23,13 @@ import {
   type HermesOptions,
   type HermesResult,
   type HermesRuntime,
+  type JsonGenerateInput,
+  type JsonResult,
   type LoadOptions,
 } from "../runtime.ts";
 import { checkGgufFile } from "./check.ts";
 import { getLlamaForDevice } from "./llama.ts";
+import { HermesStructured } from "./structured.ts";
 
 export { checkGgufFile, ModelFileError } from "./check.ts";
 export { createLlamaFactory, getLlamaForDevice, type LlamaFactory } from "./llama.ts";
@@ -154,6 +158,7 @@ export async function loadHermes(
       onGpu ? { kind: "cuda", name: deviceName } : { kind: "cpu" },
       options.parallel,
       log,
+      checked.info,
     );
     log.info(
       { device: runtime.device, context: context.contextSize, parallel: options.parallel },
@@ -185,6 +190,7 @@ class LlamaHermesRuntime implements HermesRuntime {
     readonly device: { kind: "cuda" | "cpu"; name?: string },
     readonly parallel: number,
     private readonly log: Logger,
+    private readonly file: GgufFileInfo,
   ) {
     this.slots = new Slots(parallel);
     this.chatWrapper = resolveChatWrapper(model);
@@ -279,6 +285,36 @@ class LlamaHermesRuntime implements HermesRuntime {
     }
   }
 
+  /** Structured output (hermes/structured.ts), set up on the first JSON request. */
+  private structured: Promise<HermesStructured> | undefined;
+
+  async generateJson(input: JsonGenerateInput, signal: AbortSignal): Promise<JsonResult> {
+    if (this.disposed) throw new GpuNodeError("model_not_loaded", 503, "Hermes has been unloaded.");
+    this.structured ??= HermesStructured.create(this.model, this.file);
+    this.structured.catch(() => {
+      this.structured = undefined;
+    });
+    const structured = await this.structured;
+    // Compiled (or refused) before a sequence is taken.
+    const lease = await structured.lease(input.schema);
+    try {
+      await this.slots.acquire(signal);
+      const sequence = this.context.getSequence();
+      try {
+        const prompt = structured.promptTokens(this.chatWrapper, {
+          ...input,
+          systemPrompt: input.systemPrompt ?? "",
+        });
+        return await structured.generate(sequence, prompt, input, lease.constraint, signal);
+      } finally {
+        sequence.dispose();
+        this.slots.release();
+      }
+    } finally {
+      lease.release();
+    }
+  }
+
   async vram(): Promise<{ usedMiB: number; totalMiB: number } | undefined> {
     if (this.device.kind !== "cuda" || this.disposed) return undefined;
     const state = await this.llama.getVramState();
@@ -288,6 +324,7 @@ class LlamaHermesRuntime implements HermesRuntime {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    await (await this.structured?.catch(() => undefined))?.dispose();
     await this.context.dispose();
     await this.model.dispose();
     if (this.ownsLlama) await this.llama.dispose();
