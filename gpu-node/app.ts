@@ -25,6 +25,7 @@ import {
   Phi3GenerateRequest,
   type Phi3GenerateResponse,
   REQUEST_ID_HEADER,
+  ServiceError,
   type Timings,
 } from "./contract/index.ts";
 import { QueueFullError, type WorkQueue } from "./queue.ts";
@@ -34,6 +35,7 @@ import { HttpError, RequestAbortedError } from "./service/errors.ts";
 import { Lifecycle } from "./service/lifecycle.ts";
 import type { ModelRegistry, ModelSlot, RuntimeBase } from "./service/registry.ts";
 import type { GpuNodeSettings } from "./settings.ts";
+import { registerJsonRoutes } from "./structured/routes.ts";
 
 /** Largest request body, bytes. Prompts are bounded by the context window long before this. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
@@ -70,6 +72,8 @@ const ALLOWED_METHODS: Record<string, string> = {
   [GPU_ROUTES.hermesGenerate]: "POST",
   [GPU_ROUTES.hermesCritique]: "POST",
   [GPU_ROUTES.phi3Generate]: "POST",
+  [GPU_ROUTES.hermesJson]: "POST",
+  [GPU_ROUTES.phi3Json]: "POST",
 };
 
 const round = (ms: number) => Math.round(ms * 10) / 10;
@@ -265,6 +269,15 @@ export function createGpuNodeApp(deps: GpuNodeDeps) {
     return c.json(response);
   });
 
+  registerJsonRoutes(app, {
+    registry,
+    hermesSystemPrompt: settings.hermes.systemPrompt,
+    readBody,
+    requireReady,
+    runQueued,
+    timings,
+  });
+
   // ---------------------------------------------------------------------------------------------
   // The one error mapping
   // ---------------------------------------------------------------------------------------------
@@ -286,8 +299,12 @@ export function createGpuNodeApp(deps: GpuNodeDeps) {
 
   app.onError((error, c) => {
     const log = c.get("log") ?? logger;
-    if (error instanceof GpuNodeError || error instanceof HttpError) {
-      const headers = error instanceof HttpError ? error.headers : {};
+    if (
+      error instanceof GpuNodeError ||
+      error instanceof HttpError ||
+      error instanceof ServiceError
+    ) {
+      const headers = error instanceof GpuNodeError ? {} : error.headers;
       if (error.status >= 500)
         log.warn({ code: error.code, details: error.details }, error.message);
       if (error.status === 499) {
