@@ -143,6 +143,9 @@ const SAFE_ESCAPE = seq(
   ),
 );
 
+/** One character of a length-bounded string. */
+const STRING_CHARACTER = rule("json_char", alt(JSON_STRING_CHAR, SAFE_ESCAPE));
+
 /** The rest of a string once its minimum length is written: any characters, then `"`. */
 const STRING_TAIL = loop("json_string_tail", [JSON_STRING_CHAR, SAFE_ESCAPE], lit('"'));
 
@@ -413,8 +416,9 @@ export function schemaLanguage(
     const id = counter++;
     let next: Lang = max === Infinity ? STRING_TAIL : lit('"');
     for (let i = (max === Infinity ? min : max) - 1; i >= 0; i--) {
-      const more = [seq(JSON_STRING_CHAR, next), seq(SAFE_ESCAPE, next)];
-      next = rule(`str_${id}_${i}`, i >= min ? alt(lit('"'), ...more) : alt(...more));
+      // One reference to the next rule (the automaton inlines rules: two would double it).
+      const more = seq(STRING_CHARACTER, next);
+      next = rule(`str_${id}_${i}`, i >= min ? alt(lit('"'), more) : more);
     }
     return seq(lit('"'), next);
   };
