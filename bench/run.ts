@@ -21,6 +21,7 @@ import { machineFacts } from "./lib/machine.ts";
 import { REPO_ROOT } from "./lib/proc.ts";
 import { renderResult, replaceSection } from "./lib/report.ts";
 import type { Benchmark, BenchResult } from "./lib/types.ts";
+import { structuredOutput } from "./structured.ts";
 
 const BENCHMARKS: Benchmark[] = [
   edgeOverhead,
@@ -28,6 +29,7 @@ const BENCHMARKS: Benchmark[] = [
   constrainedDecoding,
   hermesThroughput,
   endToEnd,
+  structuredOutput,
 ];
 
 const { values } = parseArgs({

@@ -17,38 +17,86 @@ export interface TokenBytes {
   readonly bytes: readonly (Uint8Array | undefined)[];
 }
 
-interface TrieNode {
-  children: Map<number, TrieNode>;
-  /** A token whose bytes end here (the lowest id when several do). */
-  token: number;
-}
-
 export interface ClosingPlan {
-  /** Token ids that complete the object from here. */
+  /** Token ids that complete the value from here. */
   tokens: number[];
 }
 
+/**
+ * A byte trie of the vocabulary, packed into typed arrays (a trie of Map nodes is some 100,000
+ * objects at 32k tokens, which every major garbage collection walks). Node 0 is the root; a
+ * node's children are `childByte/childNode[childStart[node] .. childStart[node + 1])`, sorted by
+ * byte; `token[node]` is the lowest id whose bytes end there, or -1.
+ */
+class PackedTrie {
+  readonly childStart: Int32Array;
+  readonly childByte: Uint8Array;
+  readonly childNode: Int32Array;
+  readonly token: Int32Array;
+
+  constructor(vocabulary: TokenBytes) {
+    const children: Map<number, number>[] = [new Map()];
+    const tokens: number[] = [-1];
+    vocabulary.bytes.forEach((bytes, id) => {
+      if (bytes === undefined || bytes.length === 0) return;
+      let node = 0;
+      for (const b of bytes) {
+        let child = children[node]?.get(b);
+        if (child === undefined) {
+          child = children.length;
+          children.push(new Map());
+          tokens.push(-1);
+          children[node]?.set(b, child);
+        }
+        node = child;
+      }
+      if ((tokens[node] as number) < 0) tokens[node] = id;
+    });
+    const n = children.length;
+    this.childStart = new Int32Array(n + 1);
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      this.childStart[i] = total;
+      total += (children[i] as Map<number, number>).size;
+    }
+    this.childStart[n] = total;
+    this.childByte = new Uint8Array(total);
+    this.childNode = new Int32Array(total);
+    for (let i = 0; i < n; i++) {
+      const sorted = [...(children[i] as Map<number, number>)].sort((a, b) => a[0] - b[0]);
+      let k = this.childStart[i] as number;
+      for (const [b, child] of sorted) {
+        this.childByte[k] = b;
+        this.childNode[k++] = child;
+      }
+    }
+    this.token = Int32Array.from(tokens);
+  }
+
+  /** The child of `node` for byte `b`, or -1 (binary search over its sorted children). */
+  child(node: number, b: number): number {
+    let lo = this.childStart[node] as number;
+    let hi = (this.childStart[node + 1] as number) - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const at = this.childByte[mid] as number;
+      if (at === b) return this.childNode[mid] as number;
+      if (at < b) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+}
+
 export class BudgetPlanner {
-  private readonly root: TrieNode = { children: new Map(), token: -1 };
+  private readonly trie: PackedTrie;
   private readonly plans = new Map<number, ClosingPlan>();
 
   constructor(
     private readonly nfa: ByteNfa,
     vocabulary: TokenBytes,
   ) {
-    vocabulary.bytes.forEach((bytes, id) => {
-      if (bytes === undefined || bytes.length === 0) return;
-      let node = this.root;
-      for (const b of bytes) {
-        let child = node.children.get(b);
-        if (!child) {
-          child = { children: new Map(), token: -1 };
-          node.children.set(b, child);
-        }
-        node = child;
-      }
-      if (node.token < 0) node.token = id;
-    });
+    this.trie = new PackedTrie(vocabulary);
   }
 
   /** The plan that completes the object from `set` (cached per NFA state). */
@@ -73,15 +121,18 @@ export class BudgetPlanner {
     const choice = new Int32Array(n + 1).fill(-1);
     const length = new Int32Array(n + 1);
     best[n] = 0;
+    const trie = this.trie;
     for (let i = n - 1; i >= 0; i--) {
-      let node: TrieNode | undefined = this.root;
-      for (let j = i; j < n && node; j++) {
-        node = node.children.get(text[j] as number);
-        if (node && node.token >= 0) {
+      let node = 0;
+      for (let j = i; j < n; j++) {
+        node = trie.child(node, text[j] as number);
+        if (node < 0) break;
+        const token = trie.token[node] as number;
+        if (token >= 0) {
           const c = 1 + (best[j + 1] as number);
           if (c < (best[i] as number)) {
             best[i] = c;
-            choice[i] = node.token;
+            choice[i] = token;
             length[i] = j + 1 - i;
           }
         }

@@ -149,13 +149,28 @@ function nonnegative(
 ): Lang | undefined {
   const fracOpt = fraction ? opt(seq(lit("."), rep(digit, 1, MAX_FRACTION_DIGITS))) : seq();
   const bands: (Lang | undefined)[] = [];
+  // Consecutive lengths >= 2 that neither bound reaches are one alternative,
+  // `[1-9] [0-9]{a-1,b-1} fraction?`: fifteen parallel ones made xgrammar's masks slow.
+  let free: [number, number] | undefined;
+  const flush = () => {
+    if (!free) return;
+    const [a, b] = free;
+    bands.push(seq(digitRange(1, 9), rep(digit, a - 1, b - 1), fracOpt));
+    free = undefined;
+  };
   for (let n = 1; n <= MAX_INT_DIGITS; n++) {
     if (hi && hi.int.length < n) break;
     if (lo && lo.int.length > n) continue;
-    bands.push(
-      band(n, lo?.int.length === n ? lo : undefined, hi?.int.length === n ? hi : undefined),
-    );
+    const tl = lo?.int.length === n ? lo : undefined;
+    const th = hi?.int.length === n ? hi : undefined;
+    if (!tl && !th && n > 1) {
+      free = free ? [free[0], n] : [n, n];
+      continue;
+    }
+    flush();
+    bands.push(band(n, tl, th));
   }
+  flush();
   return choice(...bands);
 
   /** Numbers with exactly `n` integer digits, tight to `lo0`/`hi0` when given. */
