@@ -98,8 +98,19 @@ export class SchemaCompiler {
   /** Meta-schema checks and enum filtering; strict mode off (we refuse unknown keywords). */
   private readonly ajv = new Ajv2020({ strict: false, allErrors: true });
 
+  private readonly checked: Lru<true>;
+
   constructor(capacity = 128) {
     this.cache = new Lru(capacity);
+    this.checked = new Lru(capacity * 8);
+  }
+
+  /** The subset check alone (no automaton): throws like compile, caches what passed. */
+  check(schema: unknown): void {
+    const hash = schemaHash(schema);
+    if (this.cache.get(hash) || this.checked.get(hash)) return;
+    schemaLanguage(schema, this.ajv);
+    this.checked.set(hash, true);
   }
 
   compile(schema: unknown): CompiledSchema {

@@ -52,7 +52,7 @@ export function registerJsonRoutes<E extends Env>(app: Hono<E>, deps: JsonRouteD
   const handle = async (c: Context<E>, model: "hermes" | "phi3") => {
     const body = await deps.readBody(c, JsonGenerateRequest);
     // Refused schemas never wait in a queue (and their errors do not depend on the model).
-    schemas.compile(body.json_schema);
+    schemas.check(body.json_schema);
     if (model === "phi3" && body.prompt === undefined) {
       throw new ServiceError("invalid_request", "Phi-3 takes a prompt, not messages.", {
         issues: [{ path: "messages", code: "unsupported", message: "send prompt" }],

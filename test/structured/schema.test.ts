@@ -42,7 +42,7 @@ describe("the subset checker", () => {
     ["uniqueItems", { type: "array", items: { type: "string" }, uniqueItems: true }],
     ["allOf", { allOf: [{ type: "string" }] }],
     ["oneOf", { oneOf: [{ type: "string" }, { type: "null" }] }],
-    ["if", { type: "string", if: { minLength: 1 }, then: { maxLength: 3 } }],
+    ["if", { type: "string", if: { minLength: 1 }, else: { maxLength: 3 } }],
     ["patternProperties", { type: "object", patternProperties: { "^a": { type: "string" } } }],
     ["propertyNames", { type: "object", propertyNames: { maxLength: 3 } }],
     ["minProperties", { type: "object", minProperties: 1 }],
