@@ -269,7 +269,16 @@ export function schemaLanguage(
         "only local references #/$defs/Name and #/definitions/Name are supported",
       );
     const [, where, encoded] = match as unknown as [string, string, string];
-    const name = decodeURIComponent(encoded).replaceAll("~1", "/").replaceAll("~0", "~");
+    let name: string;
+    try {
+      name = decodeURIComponent(encoded).replaceAll("~1", "/").replaceAll("~0", "~");
+    } catch {
+      throw new ServiceError(
+        "invalid_schema",
+        `json_schema: $ref ${String(ref)} at ${path} is not a valid URI fragment.`,
+        { path },
+      );
+    }
     const key = `${where}/${name}`;
     if (defs.has(key)) return defs.get(key);
     if (expanding.has(key)) {
@@ -303,7 +312,17 @@ export function schemaLanguage(
     const check: Record<string, unknown> = { ...rest };
     if (root.$defs !== undefined) check.$defs = root.$defs;
     if (root.definitions !== undefined) check.definitions = root.definitions;
-    const validate = ajv.compile(check);
+    let validate: ReturnType<typeof ajv.compile>;
+    try {
+      validate = ajv.compile(check);
+    } catch (error) {
+      throw new ServiceError(
+        "invalid_schema",
+        `json_schema: the schema beside an enum/const is not usable: ${error instanceof Error ? error.message : String(error)}.`,
+        {},
+        { cause: error },
+      );
+    }
     try {
       return validate(candidate) === true;
     } finally {

@@ -116,6 +116,8 @@ describe("the subset checker", () => {
     [{ anyOf: [] }],
     [{ $defs: { a: { type: "string" } }, $ref: "#/$defs/b" }],
     [[{ type: "string" }]],
+    [{ $defs: { a: { type: "string" } }, $ref: "#/$defs/%E0%A4%A" }],
+    ["not an object"],
   ])("answers 400 invalid_schema for a schema that is not JSON Schema: %j", (schema) => {
     const error = refusal(schema);
     expect(error.code).toBe("invalid_schema");
