@@ -14,7 +14,7 @@
  *     Random logits (seeded): a random model's walk, long strings and planned closes.
  */
 
-import { maskBias } from "../gpu-node/hermes/structured.ts";
+import { maskBias, textTokenWords } from "../gpu-node/hermes/structured.ts";
 import type { Phi3ModelConfig } from "../gpu-node/phi3/folder.ts";
 import {
   bitmaskAllows,
@@ -48,6 +48,7 @@ async function measure(opts: BenchOptions) {
   const vocabulary = buildVocabulary(syntheticPhi3Tokenizer(), LOGITS);
   const config = { vocabSize: LOGITS, eosIds: [32_000, 32_007] } as unknown as Phi3ModelConfig;
   const info = await createTokenizerInfo(xgrammar, vocabulary, config);
+  const textWords = textTokenWords(vocabulary.bytes);
   const rnd = seededRandom(11);
   const pool = Array.from({ length: 16 }, () => {
     const a = new Float32Array(LOGITS);
@@ -136,13 +137,7 @@ async function measure(opts: BenchOptions) {
               if (next && planner.cost(next) <= remaining - 1) chosen = { id, next };
             }
             const b0 = performance.now();
-            maskBias(
-              fakeTokenizer,
-              LOGITS,
-              (id) => vocabulary.bytes[id] !== undefined && allowed(id),
-              new Set(),
-              new Set(),
-            );
+            maskBias(fakeTokenizer, LOGITS, mask, textWords, new Set(), new Set());
             biasMs = performance.now() - b0;
           }
           if (!chosen) {

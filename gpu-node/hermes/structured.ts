@@ -143,12 +143,26 @@ export function ggufVocabulary(info: GgufFileInfo): GgufVocabulary {
 export function maskBias(
   tokenizer: ConstructorParameters<typeof TokenBias>[0],
   size: number,
-  allowed: (id: number) => boolean,
+  mask: Int32Array,
+  textWords: Int32Array,
   banned: ReadonlySet<number>,
   stopIds: ReadonlySet<number>,
 ): TokenBias {
-  const ok: number[] = [];
-  for (let id = 0; id < size; id++) if (allowed(id) && !banned.has(id)) ok.push(id);
+  // Allowed = in xgrammar's mask, a text token, not refused: 32 tokens per word.
+  const words = new Int32Array(textWords.length);
+  let count = 0;
+  for (let i = 0; i < words.length; i++) {
+    const w = (mask[i] ?? 0) & (textWords[i] as number);
+    words[i] = w;
+    count += popcount(w);
+  }
+  for (const id of banned) {
+    const bit = 1 << (id & 31);
+    if ((words[id >>> 5] as number) & bit) {
+      words[id >>> 5] = (words[id >>> 5] as number) & ~bit;
+      count--;
+    }
+  }
   const bias = new TokenBias(tokenizer);
   // TokenBias.set costs two tokenizer look-ups per token (several ms per step at 32k tokens);
   // its `_biases` map (id -> logit, what the sampler receives) is filled directly when present,
@@ -160,16 +174,36 @@ export function maskBias(
       : (id: number, logit: number) =>
           bias.set(id as Token, logit === -Infinity ? "never" : { logit });
   const refusedStop = [...banned].some((id) => stopIds.has(id));
-  if (refusedStop || ok.length <= size / 2) {
-    for (const id of ok) put(id, BOOST);
-  } else {
-    let k = 0;
-    for (let id = 0; id < size; id++) {
-      if (ok[k] === id) k++;
+  const boost = refusedStop || count <= size / 2;
+  for (let i = 0; i < words.length; i++) {
+    // The tokens to write in this word: the allowed ones, or the others (within the vocabulary).
+    let w = boost ? (words[i] as number) : ~(words[i] as number);
+    const top = size - i * 32;
+    if (top < 32) w &= (1 << top) - 1;
+    while (w !== 0) {
+      const low = w & -w;
+      const id = i * 32 + 31 - Math.clz32(low);
+      w ^= low;
+      if (boost) put(id, BOOST);
       else if (!stopIds.has(id)) put(id, -Infinity);
     }
   }
   return bias;
+}
+
+function popcount(x: number): number {
+  let v = x - ((x >>> 1) & 0x55555555);
+  v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
+  return (((v + (v >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+}
+
+/** One bit per token that writes text (the others are never allowed). */
+export function textTokenWords(bytes: readonly (Uint8Array | undefined)[]): Int32Array {
+  const words = new Int32Array(Math.ceil(bytes.length / 32));
+  bytes.forEach((b, id) => {
+    if (b !== undefined) words[id >>> 5] = (words[id >>> 5] as number) | (1 << (id & 31));
+  });
+  return words;
 }
 
 export interface StructuredSampling {
@@ -188,7 +222,11 @@ export class HermesStructured {
     readonly vocabulary: GgufVocabulary,
     private readonly stopIds: ReadonlySet<number>,
     private readonly constraints: ConstraintCache,
-  ) {}
+  ) {
+    this.textWords = textTokenWords(vocabulary.bytes);
+  }
+
+  private readonly textWords: Int32Array;
 
   static async create(model: LlamaModel, file: GgufFileInfo): Promise<HermesStructured> {
     const vocabulary = ggufVocabulary(file);
@@ -288,7 +326,14 @@ export class HermesStructured {
               pending = [pending[pending.length - 1] as Token];
             }
             const id = await this.sampleNext(sequence, pending, {
-              bias: this.bias(allowed, banned),
+              bias: maskBias(
+                this.model.tokenizer,
+                bytes.length,
+                mask,
+                this.textWords,
+                banned,
+                this.stopIds,
+              ),
               temperature,
               topP,
               seed: Math.floor(random() * 2 ** 31),
@@ -339,16 +384,6 @@ export class HermesStructured {
       usage: { prompt_tokens: prompt.length, completion_tokens: generated.length },
       timings: { prompt_ms: prefill, generate_ms: finished - started - prefill },
     };
-  }
-
-  private bias(allowed: (id: number) => boolean, banned: ReadonlySet<number>): TokenBias {
-    return maskBias(
-      this.model.tokenizer,
-      this.vocabulary.bytes.length,
-      allowed,
-      banned,
-      this.stopIds,
-    );
   }
 
   private async sampleNext(
