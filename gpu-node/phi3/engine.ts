@@ -117,6 +117,9 @@ export class Phi3Engine {
   }
 
   async generate(input: Phi3GenerateInput, signal: AbortSignal): Promise<Phi3Result> {
+    // Another schema's text is not a proposal: those callers use run() (generateRaw/generateJson).
+    if (input.constraint)
+      throw new Error("generate() is for trade proposals; use run() with a constraint");
     const result = await this.run(input, signal, {});
     const proposal = TradeProposal.parse(JSON.parse(result.raw));
     return {
