@@ -2,10 +2,10 @@
 // registry does not serve (macOS, Windows, riscv64). `npm install` here drops them (404), and
 // `npm ci` then refuses the lockfile. They are optional and never installed on Linux x64, so an
 // entry with version, os and cpu is all npm needs. Run after any `npm install`:
-//   node .ci/lockfile-optional.mjs
+//   node .ci/lockfile-optional.mjs [path/to/package-lock.json]
 import { readFileSync, writeFileSync } from "node:fs";
 
-const lockPath = new URL("../package-lock.json", import.meta.url);
+const lockPath = process.argv[2] ?? new URL("../package-lock.json", import.meta.url);
 const lock = JSON.parse(readFileSync(lockPath, "utf8"));
 const base = lock.packages["node_modules/node-llama-cpp"];
 if (!base) throw new Error("node-llama-cpp is not in package-lock.json");

@@ -16,10 +16,23 @@ import { createPostgresDatabase } from "../db/client-postgres.ts";
 import type { Database, DatabaseHandle } from "../db/database.ts";
 import { migrateDatabase } from "../db/migrate.ts";
 import * as schema from "../db/schema/index.ts";
-import { selectExamples } from "../edge/services/augment.ts";
+import {
+  extractTickers,
+  promptQuery,
+  rankExamples,
+  selectExamples,
+  type WorkedExample,
+} from "../edge/services/augment.ts";
 import { parseEdgeSettings } from "../edge/settings.ts";
-import { FEEDBACK_COLUMNS, feedbackCsv, PROPOSAL_COLUMNS, queryPrompts } from "./data/feedback.ts";
-import { round, summarize } from "./lib/stats.ts";
+import {
+  FEEDBACK_COLUMNS,
+  feedbackCsv,
+  makePrompt,
+  PROPOSAL_COLUMNS,
+  queryPrompts,
+  tickerUniverse,
+} from "./data/feedback.ts";
+import { round, seededRandom, summarize } from "./lib/stats.ts";
 import type { Benchmark, BenchOptions, BenchResult } from "./lib/types.ts";
 
 /** The reference "now" of the data and of the queries (fixed, so runs are comparable). */
@@ -126,6 +139,83 @@ export async function loadFeedback(
   return { loadS, indexS, examples };
 }
 
+type Ctx = Parameters<typeof selectExamples>[0];
+
+/**
+ * The query this round replaced (commit 41d698c), kept here to be measured against in the same
+ * run: `example_ticker = any(...)` under one LIMIT (reads and sorts every row of popular tickers)
+ * and word ranking among the AUGMENT_SIMILARITY_POOL most recent corrections only.
+ */
+async function previousSelectExamples(ctx: Ctx, prompt: string): Promise<WorkedExample[]> {
+  const k = ctx.settings.AUGMENT_MAX_EXAMPLES;
+  const tickers = extractTickers(prompt);
+  const since = new Date(
+    ctx.clock.now().getTime() - ctx.settings.AUGMENT_MAX_AGE_DAYS * 86_400_000,
+  ).toISOString();
+  const query = promptQuery(prompt);
+  const tickerList = `{${tickers.map((t) => `"${t}"`).join(",")}}`;
+  const n = 20;
+  const pool = 500;
+  const rank = query ? sql`ts_rank(example_tsv, to_tsquery('simple', ${query}))` : sql`0`;
+  const similar = query ? sql`union (select id from pool order by ${rank} desc limit ${n})` : sql``;
+  const result = await ctx.db.execute<Record<string, unknown>>(sql`
+    with pool as (
+      select id, example_tsv from feedback_items
+        where example_prompt is not null and received_at >= ${since}::timestamptz
+        order by received_at desc limit ${pool}
+    ),
+    candidates as (
+      (select id from feedback_items
+        where example_prompt is not null and example_ticker = any(${tickerList}::text[])
+          and received_at >= ${since}::timestamptz
+        order by example_ticker, received_at desc limit ${n})
+      ${similar}
+      union
+      (select id from pool limit ${n})
+    )
+    select f.id, f.example_prompt as prompt, f.corrected_proposal, f.example_ticker as ticker,
+           f.received_at,
+           coalesce(f.example_ticker = any(${tickerList}::text[]), false) as same_ticker,
+           ${rank} as similarity
+      from feedback_items f join candidates c on c.id = f.id`);
+  const rows =
+    (result as unknown as { rows?: Record<string, unknown>[] }).rows ??
+    (result as unknown as Record<string, unknown>[]);
+  return rankExamples(
+    rows.map((r) => ({
+      id: String(r.id),
+      prompt: String(r.prompt ?? ""),
+      correctedProposal: r.corrected_proposal as WorkedExample["correctedProposal"],
+      ticker: (r.ticker as string | null) ?? null,
+      receivedAt: new Date(r.received_at as string),
+      sameTicker: Boolean(r.same_ticker),
+      similarity: Number(r.similarity),
+    })),
+    k,
+  );
+}
+
+/** The 10 most frequent tickers of the data (bench/data/feedback.ts draws low indexes most). */
+const POPULAR = tickerUniverse().slice(0, 10);
+
+/** The query mix: the seeded prompts, with every third one about one of the most popular tickers. */
+function queryMix(n: number): { prompt: string; popular: boolean }[] {
+  const rnd = seededRandom(7);
+  return queryPrompts(n).map((prompt, i) =>
+    i % 3 === 0
+      ? { prompt: makePrompt(rnd, POPULAR[i % POPULAR.length] as string), popular: true }
+      : { prompt, popular: false },
+  );
+}
+
+interface QueryStats {
+  p50_ms: number;
+  p99_ms: number;
+  max_ms: number;
+  popular_p99_ms: number;
+  avg_examples_returned: number;
+}
+
 interface ScaleResult {
   db: "postgres" | "pglite";
   rows: number;
@@ -133,13 +223,11 @@ interface ScaleResult {
   load_s: number;
   index_s: number;
   queries: number;
-  p50_ms: number;
-  p99_ms: number;
-  mean_ms: number;
-  max_ms: number;
-  avg_examples_returned: number;
+  current: QueryStats;
+  previous: QueryStats;
   indexes_used: string[];
   explain: string;
+  explain_previous: string;
 }
 
 /** A Database whose execute() returns EXPLAIN ANALYZE of the statement instead of running it. */
@@ -177,21 +265,37 @@ async function measure(
 
     const settings = parseEdgeSettings({});
     const clock = { now: () => NOW };
-    const prompts = queryPrompts(queries + 20);
+    const mix = queryMix(queries + 20);
     const ctx = { db: loaded.handle.db, settings, clock };
-    for (const p of prompts.slice(0, 20)) await selectExamples(ctx, p);
-    const times: number[] = [];
-    let returned = 0;
-    for (const p of prompts.slice(20)) {
-      const s = performance.now();
-      const got = await selectExamples(ctx, p);
-      times.push(performance.now() - s);
-      returned += got.length;
+    const variants = { current: selectExamples, previous: previousSelectExamples };
+    for (const q of mix.slice(0, 20)) {
+      await selectExamples(ctx, q.prompt);
+      await previousSelectExamples(ctx, q.prompt);
     }
+    const times = { current: [] as number[], previous: [] as number[] };
+    const popular = { current: [] as number[], previous: [] as number[] };
+    const returned = { current: 0, previous: 0 };
+    // Alternating, in a different order each time, so the machine's noise hits both alike.
+    for (const [i, q] of mix.slice(20).entries()) {
+      const order: ("current" | "previous")[] =
+        i % 2 === 0 ? ["current", "previous"] : ["previous", "current"];
+      for (const name of order) {
+        const s = performance.now();
+        const got = await variants[name](ctx, q.prompt);
+        const ms = performance.now() - s;
+        times[name].push(ms);
+        if (q.popular) popular[name].push(ms);
+        returned[name] += got.length;
+      }
+    }
+    // EXPLAIN ANALYZE of both statements for a prompt about the most popular ticker.
+    const explainPrompt = makePrompt(seededRandom(3), POPULAR[0] as string);
     const plan: string[] = [];
-    await selectExamples(
-      { ...ctx, db: explainingDb(loaded.handle.db, plan) },
-      prompts[20] as string,
+    await selectExamples({ ...ctx, db: explainingDb(loaded.handle.db, plan) }, explainPrompt);
+    const planPrevious: string[] = [];
+    await previousSelectExamples(
+      { ...ctx, db: explainingDb(loaded.handle.db, planPrevious) },
+      explainPrompt,
     );
     const used = new Set<string>();
     for (const line of plan) {
@@ -200,7 +304,16 @@ async function measure(
       );
       if (m?.[1]) used.add(m[1]);
     }
-    const s = summarize(times);
+    const stats = (name: "current" | "previous"): QueryStats => {
+      const all = summarize(times[name]);
+      return {
+        p50_ms: all.p50,
+        p99_ms: all.p99,
+        max_ms: all.max,
+        popular_p99_ms: summarize(popular[name]).p99,
+        avg_examples_returned: returned[name] / queries,
+      };
+    };
     return {
       db: kind,
       rows,
@@ -208,13 +321,11 @@ async function measure(
       load_s: loadS,
       index_s: indexS,
       queries,
-      p50_ms: s.p50,
-      p99_ms: s.p99,
-      mean_ms: s.mean,
-      max_ms: s.max,
-      avg_examples_returned: returned / queries,
+      current: stats("current"),
+      previous: stats("previous"),
       indexes_used: [...used].sort(),
-      explain: plan.join("\n"),
+      explain: `-- ${explainPrompt}\n${plan.join("\n")}`,
+      explain_previous: planPrevious.join("\n"),
     };
   } finally {
     await loaded.destroy();
@@ -250,44 +361,52 @@ export const augmentation: Benchmark = {
     const biggest = results.filter((r) => r.db === "postgres").at(-1);
     if (biggest) {
       notes.push(
-        `EXPLAIN ANALYZE at ${biggest.rows.toLocaleString("en")} rows (Postgres):\n\n\`\`\`text\n${biggest.explain}\n\`\`\``,
+        `EXPLAIN ANALYZE at ${biggest.rows.toLocaleString("en")} rows (Postgres), the current query, a prompt about the most popular ticker:\n\n\`\`\`text\n${biggest.explain}\n\`\`\``,
+        `The previous query on the same prompt and data:\n\n\`\`\`text\n${biggest.explain_previous}\n\`\`\``,
       );
     }
     return {
       id: "augmentation",
       title: this.title,
       command: `npm run bench -- --only augmentation${opts.quick ? " --quick" : ""}`,
-      target: "< 5 ms p99 at 1 M rows (Postgres)",
+      target: "< 5 ms p99 at 1 M rows (Postgres), over a mix with the most popular tickers",
       tables: [
         {
-          title: `selectExamples() per query, ${queries} seeded prompts after 20 warm-ups (client-side time: Drizzle, driver, round trip, ranking)`,
+          title: `selectExamples() per query, current vs previous query alternating on the same data, ${queries} prompts (every third about one of the 10 most popular tickers) after 20 warm-ups; client-side time (Drizzle, driver, round trip, ranking)`,
           columns: [
             "database",
             "feedback rows",
             "worked examples",
             "COPY load s",
             "index build s",
+            "query",
             "p50 ms",
             "p99 ms",
+            "p99 ms, popular tickers",
             "max ms",
             "examples returned",
-            "indexes used (EXPLAIN)",
           ],
-          rows: results.map((r) => [
-            r.db,
-            r.rows.toLocaleString("en"),
-            r.examples.toLocaleString("en"),
-            round(r.load_s),
-            round(r.index_s),
-            round(r.p50_ms),
-            round(r.p99_ms),
-            round(r.max_ms),
-            round(r.avg_examples_returned),
-            r.indexes_used.join(", "),
-          ]),
+          rows: results.flatMap((r) =>
+            (["current", "previous"] as const).map((name) => [
+              r.db,
+              r.rows.toLocaleString("en"),
+              r.examples.toLocaleString("en"),
+              round(r.load_s),
+              round(r.index_s),
+              name === "current" ? "**current**" : "previous (41d698c)",
+              round(r[name].p50_ms),
+              round(r[name].p99_ms),
+              round(r[name].popular_p99_ms),
+              round(r[name].max_ms),
+              round(r[name].avg_examples_returned),
+            ]),
+          ),
         },
       ],
-      notes,
+      notes: [
+        `Indexes the current query used (EXPLAIN): ${[...new Set(results.flatMap((r) => r.indexes_used))].sort().join(", ")}.`,
+        ...notes,
+      ],
       data: { now: NOW.toISOString(), queries, results },
     };
   },

@@ -8,23 +8,22 @@
  *     (seeded), so the walk through the grammar is what a random model does: long strings, then
  *     a planned close at the budget. The vocabulary is synthetic (byte fallback, Llama-style
  *     pieces, Phi-3's added tokens at their real ids): Phi-3's tokenizer is not downloadable here.
- * (b) End to end on the tiny Phi-3 model (gpu-node/models/tiny-phi3.ts) through loadPhi3's
+ * (b) End to end on the tiny Phi-3 model (gpu-node/models/tiny/phi3.ts) through loadPhi3's
  *     generateRaw: tokens/s constrained vs unconstrained, alternating.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { writeTinyPhi3 } from "../gpu-node/models/tiny-phi3.ts";
+import { writeTinyPhi3 } from "../gpu-node/models/tiny/phi3.ts";
 import type { Phi3ModelConfig } from "../gpu-node/phi3/folder.ts";
 import {
   BudgetPlanner,
   ByteNfa,
-  bitmaskAllows,
   buildVocabulary,
-  createStepSampler,
   createTokenizerInfo,
   loadPhi3,
   loadXGrammar,
   mulberry32,
+  TokenSampler,
   tradeProposalLanguage,
 } from "../gpu-node/phi3/index.ts";
 import { round, seededRandom, summarize } from "./lib/stats.ts";
@@ -151,7 +150,8 @@ async function perTokenAtFullVocab(
   });
   const generations = opts.quick ? 1 : 6;
   const budget = opts.quick ? 40 : 256;
-  const params = { temperature, topP: 1 };
+  const params = { temperature, topK: 0, topP: 1 };
+  const sampler = new TokenSampler(LOGITS);
   const times: StepTimes = { unconstrained: [], constrained: [], mask: [] };
   let tokens = 0;
   let closedByPlan = 0;
@@ -166,7 +166,8 @@ async function perTokenAtFullVocab(
         const logits = pool[(g * 7 + step) % pool.length] as Float32Array;
         // Unconstrained step: what the loop does without a grammar.
         const u0 = performance.now();
-        createStepSampler(logits, TOKENIZER_SIZE, undefined, params, random).next();
+        sampler.prepare(logits, TOKENIZER_SIZE, undefined, params, random);
+        sampler.next();
         const u1 = performance.now();
         // Constrained step: engine.ts's per-token work, in its order.
         const remaining = budget - produced;
@@ -179,13 +180,7 @@ async function perTokenAtFullVocab(
           const m0 = performance.now();
           const mask = await matcher.getNextTokenBitmask();
           maskMs = performance.now() - m0;
-          const sampler = createStepSampler(
-            logits,
-            TOKENIZER_SIZE,
-            (id) => bitmaskAllows(mask, id),
-            params,
-            random,
-          );
+          sampler.prepare(logits, TOKENIZER_SIZE, mask, params, random);
           for (let tries = 0; tries < 16 && !chosen; tries++) {
             const id = sampler.next();
             if (id === undefined) break;
@@ -250,7 +245,7 @@ async function tinyModelEndToEnd(opts: BenchOptions) {
       for (const constrained of order) {
         const r = await phi3.generateRaw(
           { prompt, maxTokens, sampling: { temperature: 0.8, seed: i } },
-          signal,
+          { signal },
           { constrained },
         );
         if (i < 2) continue; // warm-up

@@ -8,5 +8,7 @@ export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
 export interface DatabaseHandle {
   db: Database;
   kind: "pglite" | "postgres";
+  /** An embedded database directory's lock (db/pglite-lock.ts), when one was taken. */
+  lock?: { update(extra: { url?: string }): void };
   close(): Promise<void>;
 }

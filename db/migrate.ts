@@ -2,17 +2,19 @@
  * Applies the committed SQL migrations (db/migrations). Node only: the migrator reads the folder.
  * `npm run db:migrate` runs it against DATABASE_URL (or the embedded PGlite in DATA_DIR/pg).
  */
-import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { PgliteDatabase } from "drizzle-orm/pglite";
 import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import type { PostgresJsDatabase } from "drizzle-orm/postgres-js";
 import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
-import { createPgliteDatabase } from "./client-pglite.ts";
-import { createPostgresDatabase } from "./client-postgres.ts";
+import { parseEnv } from "../gpu-node/contract/env.ts";
+import { loadEnvFile } from "../gpu-node/contract/env-file.ts";
+import { openDatabase } from "./client.ts";
 import type { DatabaseHandle } from "./database.ts";
+import { DataDirectoryInUseError } from "./pglite-lock.ts";
 import type * as schema from "./schema/index.ts";
+import { DatabaseEnv } from "./settings.ts";
 
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL("./migrations", import.meta.url));
 
@@ -29,25 +31,9 @@ export async function migrateDatabase(
   }
 }
 
-/** Opens the database the settings name: postgres-js for a URL, else PGlite in dataDir/pg. */
-export async function openDatabase(opts: {
-  databaseUrl?: string;
-  dataDir: string;
-}): Promise<DatabaseHandle> {
-  if (opts.databaseUrl) return createPostgresDatabase({ url: opts.databaseUrl });
-  const dir = path.resolve(opts.dataDir, "pg");
-  mkdirSync(dir, { recursive: true });
-  return createPgliteDatabase(dir);
-}
-
 async function main(): Promise<void> {
-  try {
-    process.loadEnvFile?.();
-  } catch {
-    // no .env: the environment alone decides
-  }
-  const databaseUrl = process.env.DATABASE_URL || undefined;
-  const dataDir = process.env.DATA_DIR || "./data";
+  loadEnvFile();
+  const { DATABASE_URL: databaseUrl, DATA_DIR: dataDir } = parseEnv(DatabaseEnv, process.env);
   const handle = await openDatabase({ databaseUrl, dataDir });
   const where = databaseUrl ? "DATABASE_URL" : `PGlite in ${path.resolve(dataDir, "pg")}`;
   process.stderr.write(`applying migrations to ${where} ...\n`);
@@ -58,6 +44,12 @@ async function main(): Promise<void> {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   main().catch((err: unknown) => {
+    if (err instanceof DataDirectoryInUseError) {
+      process.stderr.write(
+        `db:migrate: ${err.message}; it applies the migrations itself when it starts.\n`,
+      );
+      process.exit(1);
+    }
     process.stderr.write(
       `db:migrate failed: ${err instanceof Error ? err.message : String(err)}\n`,
     );

@@ -8,6 +8,9 @@ ARG NODE_VERSION=20
 
 FROM node:${NODE_VERSION}-bookworm-slim AS deps
 WORKDIR /app
+# No dependency's install script runs (.npmrc ignore-scripts, package.json allowScripts, and
+# --ignore-scripts below); should one run, onnxruntime-node's must not download anything.
+ENV ONNXRUNTIME_NODE_INSTALL=skip
 COPY package.json package-lock.json .npmrc ./
 # The model runtimes (node-llama-cpp, onnxruntime-node: about 1 GB with their binaries) belong to
 # the GPU node; neither the edge nor the watchdog imports them (test/docker/image-deps.test.ts
@@ -35,7 +38,8 @@ ENV NODE_ENV=production \
 USER node
 VOLUME ["/data"]
 EXPOSE 8000
-# /health is 503 while the GPU node or the database is down; the edge itself is alive if it answers.
+# Healthy means serving: /health is 200 only when the database and both models are ready (503 while
+# the GPU node loads, or when it or the database is down).
 HEALTHCHECK --interval=30s --timeout=10s --start-period=20s --retries=3 \
-  CMD ["node", "/app/docker/healthcheck.mjs", "http://127.0.0.1:8000/health", "200,503"]
+  CMD ["node", "/app/docker/healthcheck.mjs", "http://127.0.0.1:8000/health"]
 CMD ["node", "--import", "tsx", "edge/node.ts"]

@@ -23,9 +23,11 @@ FROM node:${NODE_VERSION}-bookworm-slim AS node
 # --- Production dependencies, with onnxruntime-node's CUDA 12 provider -------------------------------
 FROM node AS deps
 WORKDIR /app
+ENV ONNXRUNTIME_NODE_INSTALL=skip
 COPY package.json package-lock.json .npmrc ./
-# Install scripts stay off (the project's .npmrc skips onnxruntime-node's download, and npm 11 would
-# not run them anyway); the CUDA 12 provider is then fetched explicitly, so a failed download fails
+# Install scripts stay off (--ignore-scripts, the project's .npmrc and allowScripts; the ENV above
+# would skip onnxruntime-node's download anyway); the CUDA 12 provider is then fetched explicitly
+# (ONNXRUNTIME_NODE_INSTALL=cuda12 for that one command), so a failed download fails
 # the build instead of leaving a CPU-only image. Binaries for other platforms and backends (about
 # 300 MB this image never loads) are removed.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \

@@ -3,18 +3,32 @@
  * The entries (node.ts, worker.ts) only parse their environment, build deps and serve.
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { Scalar } from "@scalar/hono-api-reference";
 import type { MiddlewareHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import { timingSafeEqual } from "hono/utils/buffer";
-import type { AppDeps, AppEnv } from "./env.ts";
-import { ApiError, errorBody, notFound, onError } from "./errors.ts";
+import type { AppDeps, AppEnv } from "./deps.ts";
+import {
+  ApiError,
+  errorResponse,
+  invalidParameter,
+  isOpenAiPath,
+  notFound,
+  onError,
+} from "./errors.ts";
+import { browserAccess, isReviewPath } from "./review/access.ts";
+import { registerDocs } from "./review/docs.ts";
+import { createReviewRoutes } from "./review/routes.tsx";
+import { createSessions, type Sessions } from "./review/session.ts";
+import { bodySizeLimit, jsonBodyGuard } from "./routes/body-guard.ts";
+import { registerDatasets } from "./routes/datasets.ts";
 import { registerFeedback } from "./routes/feedback.ts";
 import { registerGenerate } from "./routes/generate.ts";
 import { registerHealth } from "./routes/health.ts";
 import { registerPropose } from "./routes/propose.ts";
+import { registerChatCompletions } from "./routes/v1/chat-completions.ts";
+import { registerListModels } from "./routes/v1/models.ts";
+import { requestContext } from "./services/context.ts";
 
 /** Paths anyone may read, with or without an API key. */
 const PUBLIC_PATHS = new Set(["/health", "/health/"]);
@@ -22,13 +36,20 @@ const PUBLIC_PATHS = new Set(["/health", "/health/"]);
 export function createApp(deps: AppDeps) {
   const { settings, logger } = deps;
   const newId = deps.newId ?? (() => crypto.randomUUID());
+  const sessions = createSessions({
+    keys: settings.API_KEYS,
+    secret: settings.SESSION_SECRET,
+    ttlS: settings.SESSION_TTL_S,
+    clock: deps.clock,
+  });
 
   // strict: false serves every path with and without its trailing slash (the seed's clients use
   // "/generate/"); routes are declared without it.
   const app = new OpenAPIHono<AppEnv>({
     strict: false,
-    defaultHook: (result) => {
+    defaultHook: (result, c) => {
       if (!result.success) {
+        if (isOpenAiPath(c.req.path)) throw invalidParameter(result.error.issues);
         const issues = result.error.issues.map((i) => ({
           path: i.path.join("."),
           message: i.message,
@@ -62,26 +83,41 @@ export function createApp(deps: AppDeps) {
     };
     if (status >= 500) logger.warn(line, "request");
     else logger.info(line, "request");
+    // The route pattern, never the raw path: unknown paths must not grow the label set.
+    deps.metrics?.request(
+      c.req.routePath === "*" || c.req.routePath === "/*" ? "unmatched" : c.req.routePath,
+      c.req.method,
+      status,
+      (performance.now() - started) / 1000,
+    );
   });
 
   app.use(
     "*",
-    bodyLimit({
-      maxSize: settings.BODY_LIMIT_BYTES,
-      onError: () => {
-        throw new ApiError(
-          "payload_too_large",
-          `Request body too large: the limit is ${settings.BODY_LIMIT_BYTES} bytes.`,
-          { limit_bytes: settings.BODY_LIMIT_BYTES },
-        );
-      },
+    bodySizeLimit(settings.BODY_LIMIT_BYTES, () => {
+      throw new ApiError(
+        "payload_too_large",
+        `Request body too large: the limit is ${settings.BODY_LIMIT_BYTES} bytes.`,
+        { limit_bytes: settings.BODY_LIMIT_BYTES },
+      );
     }),
   );
 
-  if (settings.API_KEYS.length > 0) app.use("*", apiKeyAuth(settings.API_KEYS));
+  // /metrics also takes METRICS_TOKEN (Prometheus), and needs it when that is the only secret.
+  if (settings.METRICS_TOKEN && settings.API_KEYS.length === 0) {
+    app.use("/metrics", apiKeyAuth([settings.METRICS_TOKEN], sessions));
+  }
+  if (settings.API_KEYS.length > 0) {
+    const metricsKeys = settings.METRICS_TOKEN
+      ? [...settings.API_KEYS, settings.METRICS_TOKEN]
+      : settings.API_KEYS;
+    app.use("/metrics", apiKeyAuth(metricsKeys, sessions));
+    app.use("*", apiKeyAuth(settings.API_KEYS, sessions, new Set([...PUBLIC_PATHS, "/metrics"])));
+  }
 
   app.use("*", async (c, next) => {
-    if (c.req.method === "POST") {
+    // The review pages post HTML forms (with their own CSRF check).
+    if (c.req.method === "POST" && !isReviewPath(c.req.path)) {
       const type = c.req.header("content-type") ?? "";
       if (!/^application\/([\w.-]+\+)?json\s*(;|$)/i.test(type)) {
         throw new ApiError(
@@ -93,22 +129,10 @@ export function createApp(deps: AppDeps) {
     await next();
   });
 
+  app.use("*", jsonBodyGuard(settings.JSON_MAX_DEPTH));
+
   app.use("*", async (c, next) => {
-    const signal = AbortSignal.any([
-      c.req.raw.signal,
-      AbortSignal.timeout(settings.REQUEST_TIMEOUT_MS),
-    ]);
-    c.set("ctx", {
-      db: typeof deps.db === "function" ? deps.db(c) : deps.db,
-      gpu: deps.gpu,
-      logger,
-      clock: deps.clock,
-      mirror: deps.mirror,
-      settings,
-      requestId: c.get("requestId"),
-      signal,
-      newId,
-    });
+    c.set("ctx", requestContext(c, deps, newId));
     await next();
   });
 
@@ -116,32 +140,41 @@ export function createApp(deps: AppDeps) {
     "*",
     methodNotAllowed({
       app,
-      onMethodNotAllowed: (c, methods) => {
-        c.header("Allow", methods.join(", "));
-        return c.json(
-          errorBody(
-            c,
+      onMethodNotAllowed: (c, methods) =>
+        errorResponse(
+          c,
+          new ApiError(
             "method_not_allowed",
             `Method ${c.req.method} is not allowed on ${c.req.path}.`,
-            {
-              allowed: methods,
-            },
+            { allowed: methods },
+            { headers: { Allow: methods.join(", ") } },
           ),
-          405,
-        );
-      },
+        ),
     }),
   );
 
   registerGenerate(app);
   registerPropose(app);
   registerFeedback(app);
+  registerListModels(app);
+  registerChatCompletions(app);
+  registerDatasets(app);
   registerHealth(app, {
     version: deps.version,
     runtime: deps.runtime,
     databaseKind: deps.databaseKind,
     timeoutMs: settings.HEALTH_TIMEOUT_MS,
+    apiKeys: settings.API_KEYS,
   });
+
+  const metrics = deps.metrics;
+  if (metrics) {
+    // Behind the API key like everything else when API_KEYS is set (README: Metrics).
+    app.get("/metrics", async (c) => {
+      const { contentType, body } = await metrics.render();
+      return c.body(body, 200, { "content-type": contentType });
+    });
+  }
 
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
@@ -150,7 +183,8 @@ export function createApp(deps: AppDeps) {
       version: deps.version,
       description:
         "Hermes-3 free text and schema-guaranteed Phi-3 trade proposals, with a feedback loop. " +
-        "Errors: {error, code, request_id, ...}.",
+        "Errors: {error, code, request_id, ...}; on /v1 (OpenAI-compatible) OpenAI's " +
+        "{error: {message, type, param, code}}.",
     },
     security: settings.API_KEYS.length > 0 ? [{ bearer: [] }] : [],
   });
@@ -158,7 +192,13 @@ export function createApp(deps: AppDeps) {
     type: "http",
     scheme: "bearer",
   });
-  app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "LLM sidecar API" }));
+  registerDocs(app, deps.assets);
+  // The review sub-app adds its own variables (session, csrf) to AppEnv's; Hono's route() types
+  // want the parent's env exactly, hence the cast.
+  app.route(
+    "/review",
+    createReviewRoutes({ sessions, clock: deps.clock, runtime: deps.runtime }) as never,
+  );
 
   app.notFound(notFound);
   app.onError(onError);
@@ -167,9 +207,16 @@ export function createApp(deps: AppDeps) {
 
 export type App = ReturnType<typeof createApp>;
 
-function apiKeyAuth(keys: string[]): MiddlewareHandler<AppEnv> {
+function apiKeyAuth(
+  keys: string[],
+  sessions: Sessions,
+  skip: ReadonlySet<string> = PUBLIC_PATHS,
+): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    if (PUBLIC_PATHS.has(c.req.path)) return next();
+    if (skip.has(c.req.path)) return next();
+    const browser = await browserAccess(c, sessions);
+    if (browser === "pass") return next();
+    if (browser === "login") return c.redirect(`/review/login?next=${c.req.path}`, 303);
     const header = c.req.header("authorization") ?? "";
     const match = /^Bearer\s+(.+)$/i.exec(header);
     const given = match?.[1]?.trim();

@@ -1,31 +1,35 @@
 /** Node entry of the edge: `npm run start:edge`. Parses the environment, serves, stops cleanly. */
 
-import { startEdge } from "./node/server.ts";
+import { loadEnvFile } from "../gpu-node/contract/env-file.ts";
+import { startEdge } from "./node-runtime/server.ts";
 import { SettingsError } from "./settings.ts";
 
-try {
-  process.loadEnvFile?.();
-} catch {
-  // No .env file: the environment and the defaults decide.
-}
+loadEnvFile();
 
 try {
   const edge = await startEdge(process.env);
+  const { logger } = edge;
+  // Exit only once the log lines are out (pino may buffer).
+  const exit = (code: number) => logger.flush(() => process.exit(code));
   let stoppingSince: number | undefined;
   const stop = async (signal: string) => {
     if (stoppingSince !== undefined) {
       // One Ctrl-C often arrives twice: to the whole process group and relayed by tsx/npm.
       if (Date.now() - stoppingSince < 2000) return;
-      process.stderr.write(`edge: ${signal} again, exiting without waiting\n`);
-      process.exit(1);
+      logger.warn({ signal }, `${signal} again: exiting without waiting`);
+      exit(1);
+      return;
     }
     stoppingSince = Date.now();
-    process.stderr.write(`edge: ${signal}, shutting down\n`);
-    const force = setTimeout(() => process.exit(1), 10_000);
+    logger.info({ signal }, `${signal}: shutting down`);
+    const force = setTimeout(() => {
+      logger.warn("shutdown took over 10 s: exiting");
+      exit(1);
+    }, 10_000);
     force.unref();
     await edge.close();
-    process.stderr.write("edge: stopped\n");
-    process.exit(0);
+    logger.info("stopped");
+    exit(0);
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));

@@ -13,11 +13,20 @@
 import type { Context, ExecutionContext } from "hono";
 import { createPostgresDatabase } from "../db/client-postgres.ts";
 import type { DatabaseHandle } from "../db/database.ts";
-import type { ErrorBody } from "../gpu-node/contract/index.ts";
+import { type ErrorBody, statusOf } from "../gpu-node/contract/index.ts";
+// A Text module (wrangler.toml [[rules]]): /docs serves Scalar's script from the bundle.
+// @ts-expect-error: a text import has no type declarations (and the package does not export it).
+import apiReferenceJs from "../node_modules/@scalar/api-reference/dist/browser/standalone.js";
 import { createApp } from "./app.ts";
-import { type AppEnv, type Logger, noopMirror, systemClock } from "./env.ts";
+import { type AppEnv, type Logger, noopMirror, systemClock } from "./deps.ts";
+import { isOpenAiPath, type OpenAiErrorBody, openAiErrorBody } from "./errors.ts";
 import { gpuClientFromSettings } from "./gpu-client.ts";
-import { assertSafeExposure, type EdgeSettings, parseEdgeSettings } from "./settings.ts";
+import {
+  assertSafeExposure,
+  databaseTimeouts,
+  type EdgeSettings,
+  parseEdgeSettings,
+} from "./settings.ts";
 import { VERSION } from "./version.ts";
 
 // Nothing but the handler may be exported: workerd rejects a main module exporting other values.
@@ -109,21 +118,24 @@ function build(env: WorkerEnv): Built {
     settings,
     db: (c: Context<AppEnv>) => (c.env as RequestScope).database(),
     databaseKind: "postgres",
-    gpu: gpuClientFromSettings(settings),
+    gpu: gpuClientFromSettings(settings, { logger }),
     logger,
     clock: systemClock,
     mirror: noopMirror,
     version: VERSION,
     runtime: "workers",
+    assets: { apiReferenceJs: () => apiReferenceJs as string },
   });
   return { app, settings };
 }
 
-function misconfigured(problem: string): Response {
+function misconfigured(problem: string, path: string): Response {
   const requestId = crypto.randomUUID();
-  const body: ErrorBody = { error: problem, code: "internal_error", request_id: requestId };
+  const body: ErrorBody | OpenAiErrorBody = isOpenAiPath(path)
+    ? openAiErrorBody("misconfigured", problem, 503)
+    : { error: problem, code: "misconfigured", request_id: requestId };
   return new Response(JSON.stringify(body), {
-    status: 503,
+    status: statusOf("misconfigured"),
     headers: { "content-type": "application/json", "x-request-id": requestId },
   });
 }
@@ -156,7 +168,7 @@ export default {
       entry = build(env);
       built.set(env, entry);
     }
-    if ("problem" in entry) return misconfigured(entry.problem);
+    if ("problem" in entry) return misconfigured(entry.problem, new URL(request.url).pathname);
 
     // Opened on first use only: 401s, 404s and validation errors never touch the database.
     let handle: DatabaseHandle | undefined;
@@ -170,6 +182,7 @@ export default {
           // A client that stops reading an export without hanging up would hold the connection
           // until the runtime ends the request: an idle one is let go (and reopened if needed).
           idleTimeoutS: IDLE_CONNECTION_S,
+          timeouts: databaseTimeouts(entry.settings),
         });
         return handle.db;
       },

@@ -2,20 +2,21 @@
  * The GPU node's entry (`npm run start:gpu-node`): parse the environment, listen at once, load
  * the models in the background, and shut down gracefully on SIGTERM/SIGINT.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { serve } from "@hono/node-server";
 import { pino } from "pino";
 import { createGpuNodeApp } from "./app.ts";
-import { Lifecycle } from "./service/lifecycle.ts";
-import { loadModels, type ModelLoaders } from "./service/loader.ts";
-import { createModelRegistry } from "./service/registry.ts";
-import { shutdownGracefully } from "./service/shutdown.ts";
+import { loadEnvFile } from "./contract/env-file.ts";
+import { Lifecycle } from "./lifecycle/lifecycle.ts";
+import { loadModels, type ModelLoaders } from "./lifecycle/loader.ts";
+import { createModelRegistry } from "./lifecycle/registry.ts";
+import { shutdownGracefully } from "./lifecycle/shutdown.ts";
 import { type GpuNodeSettings, parseGpuNodeSettings, SettingsError } from "./settings.ts";
+import { startupVramPlan } from "./vram-inputs.ts";
 
 function readSettings(): GpuNodeSettings {
-  // process.loadEnvFile exists from Node 20.12; it never overrides variables already set.
-  if (existsSync(".env") && typeof process.loadEnvFile === "function") process.loadEnvFile(".env");
+  loadEnvFile();
   try {
     return parseGpuNodeSettings(process.env);
   } catch (error) {
@@ -59,12 +60,14 @@ async function main() {
     phi3QueueMax: settings.phi3.queueMax,
   });
   const lifecycle = new Lifecycle();
+  const vram = await startupVramPlan(settings, process.env, logger);
   const app = createGpuNodeApp({
     settings,
     logger,
     registry,
     lifecycle,
     version: packageVersion(),
+    vramPlan: vram.plan,
   });
 
   const server = serve({ fetch: app.fetch, hostname: settings.host, port: settings.port }, (info) =>
@@ -82,13 +85,16 @@ async function main() {
   });
 
   const loadAbort = new AbortController();
-  const loading = loadModels({
-    settings,
-    registry,
-    loaders,
-    logger,
-    signal: loadAbort.signal,
-  }).then(() => {
+  // A plan that cannot fit loads nothing: both models say why (in /v1/health), no crash loop.
+  if (vram.refusal) {
+    registry.hermes.markError(vram.refusal);
+    registry.phi3.markError(vram.refusal);
+  }
+  const loading = (
+    vram.refusal
+      ? Promise.resolve()
+      : loadModels({ settings, registry, loaders, logger, signal: loadAbort.signal })
+  ).then(() => {
     const hermes = registry.hermes.state;
     const phi3 = registry.phi3.state;
     logger.info({ hermes, phi3 }, `model loading finished: hermes ${hermes}, phi3 ${phi3}`);

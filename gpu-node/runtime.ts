@@ -1,12 +1,12 @@
 /**
- * The small interfaces between the GPU node's HTTP service and its two model runtimes.
+ * The small interfaces between the GPU node's HTTP layer and its two model runtimes.
  *
- * The service (app.ts) only knows these; hermes/ and phi3/ implement them. Tests swap in
- * real-but-tiny models, or a scripted runtime for queue and abort tests.
+ * The HTTP layer (app.ts, routes/) and the scheduler only know these; hermes/ and phi3/
+ * implement them. Tests swap in real-but-tiny models, or a scripted runtime for scheduler and
+ * abort tests. Expected failures are the contract's ServiceError (contract/errors.ts).
  */
 import type {
   ChatMessage,
-  ErrorCode,
   FinishReason,
   Sampling,
   TradeProposal,
@@ -28,8 +28,7 @@ export interface LoadOptions {
   onProgress?: (progress: LoadProgress) => void;
 }
 
-/** What a caller hands a generation besides its input (the target signature of every runtime's
- * generate(input, control) this round). */
+/** What a caller hands a generation besides its input: `generate(input, control)`. */
 export interface GenerateControl {
   /** Aborting stops this generation's sequence within one decode step. */
   signal: AbortSignal;
@@ -43,11 +42,17 @@ export interface GenerationTimings {
 }
 
 export interface HermesGenerateInput {
-  prompt: string;
+  /** A single user turn. Exactly one of `prompt` and `messages`. */
+  prompt?: string;
+  /** A whole conversation (system, user and assistant turns); the model answers the last. */
+  messages?: ChatMessage[];
+  /** The system turn when `messages` has none of its own. */
   systemPrompt: string;
   maxTokens: number;
   /** When set, maxTokens may be shortened to what the context has left, but not below this. */
   minTokens?: number;
+  /** Strings that end the generation; the text stops before the first one produced. */
+  stop?: string[];
   sampling?: Sampling;
 }
 
@@ -63,32 +68,44 @@ export interface HermesRuntime {
   readonly modelName: string;
   /** "cuda" or "cpu", and the GPU's name when known. */
   readonly device: { kind: "cuda" | "cpu"; name?: string };
-  /** Concurrent generations this runtime can run (context sequences). */
+  /** Generations it runs at once, batched (its context sequences); the scheduler admits this
+   * many and never more. */
   readonly parallel: number;
-  generate(input: HermesGenerateInput, signal: AbortSignal): Promise<HermesResult>;
+  generate(input: HermesGenerateInput, control: GenerateControl): Promise<HermesResult>;
   /** Structured output for any schema of the subset (runtimes without it answer 503). */
-  generateJson?(input: JsonGenerateInput, signal: AbortSignal): Promise<JsonResult>;
+  generateJson?(input: JsonGenerateInput, control: GenerateControl): Promise<JsonResult>;
   /** VRAM in use by the runtime's GPU, MiB, when known. */
   vram?(): Promise<{ usedMiB: number; totalMiB: number } | undefined>;
   dispose(): Promise<void>;
 }
 
-export interface Phi3GenerateInput {
-  /** The user's (augmented) prompt; the runtime applies the model's chat template. */
-  prompt: string;
-  maxTokens: number;
-  sampling?: Sampling;
-  /** Another output language than the trade schema (a compiled JSON Schema of the subset,
-   * gpu-node/structured/); the result's raw text is then that schema's JSON, not a proposal. */
-  constraint?: Phi3Constraint;
-}
-
-/** The three grammar parts of a generation: xgrammar's compiled grammar, the byte automaton of
- * the same language and the budget planner on the model's vocabulary. */
+/** What a Phi-3 generation must satisfy: xgrammar's compiled grammar (the token masks), the
+ * same language as a byte NFA and its budget planner (how to close in time). */
 export interface Phi3Constraint {
   grammar: CompiledGrammar;
   nfa: ByteNfa;
   planner: BudgetPlanner;
+}
+
+export interface Phi3GenerateInput {
+  /** The user's (augmented) prompt; the runtime applies the model's chat template. It is text:
+   * control-token lookalikes in it are tokenized as characters. */
+  prompt: string;
+  maxTokens: number;
+  sampling?: Sampling;
+  /** Another language than the trade schema's (a compiled JSON Schema of the subset,
+   * gpu-node/structured/; only for `generateRaw`, the default is the trade schema's, compiled at
+   * load). The caller owns it and frees it after its generations. */
+  constraint?: Phi3Constraint;
+}
+
+/** A generation's text before any parsing: always valid in its constraint's language. */
+export interface Phi3RawResult {
+  raw: string;
+  tokens: number[];
+  finishReason: "stop" | "length";
+  usage: Usage;
+  timings: GenerationTimings;
 }
 
 /** Structured output for any JSON Schema of the subset (both models; gpu-node/structured/). */
@@ -127,27 +144,19 @@ export interface Phi3Result {
 export interface Phi3Runtime {
   readonly modelName: string;
   readonly device: { kind: "cuda" | "cpu"; name?: string };
-  generate(input: Phi3GenerateInput, signal: AbortSignal): Promise<Phi3Result>;
+  /** Sequences decoded together (PHI3_PARALLEL): concurrent calls up to this many share each
+   * decode step; more wait inside the runtime for a free row. */
+  readonly parallel: number;
+  /** A trade proposal (the trade schema's constraint; `input.constraint` must be unset). */
+  generate(input: Phi3GenerateInput, control: GenerateControl): Promise<Phi3Result>;
+  /** The raw text in `input.constraint`'s language (default: the trade schema's), unparsed. */
+  generateRaw(input: Phi3GenerateInput, control: GenerateControl): Promise<Phi3RawResult>;
   /** Structured output for any schema of the subset (runtimes without it answer 503). */
-  generateJson?(input: JsonGenerateInput, signal: AbortSignal): Promise<JsonResult>;
+  generateJson?(input: JsonGenerateInput, control: GenerateControl): Promise<JsonResult>;
+  readonly disposed: boolean;
+  /** Idempotent; waits for the generations in flight. Later calls fail with model_not_loaded. */
   dispose(): Promise<void>;
-}
-
-/**
- * An expected failure with its public code and HTTP status. The service maps it to the error
- * envelope; anything else thrown is a bug (500, logged with its stack, never sent).
- */
-export class GpuNodeError extends Error {
-  constructor(
-    readonly code: ErrorCode,
-    readonly status: 400 | 401 | 404 | 408 | 413 | 422 | 429 | 499 | 503 | 504,
-    message: string,
-    readonly details: Record<string, unknown> = {},
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = "GpuNodeError";
-  }
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** Which device a runtime should use. "auto": CUDA when present, else CPU. A requested "cuda"
@@ -160,8 +169,12 @@ export interface HermesOptions {
   /** Context window in tokens (HERMES_CTX, default 6144, the seed's). */
   contextSize: number;
   gpu: DeviceChoice;
-  /** Context sequences, i.e. generations that can run at once (HERMES_PARALLEL, default 1). */
-  parallel: number;
+  /** Context sequences, i.e. generations batched at once (HERMES_PARALLEL); "auto" derives it
+   * from the context size and the memory budget (see hermes/parallel.ts). */
+  parallel: number | "auto";
+  /** Memory the KV caches of all sequences may take, MiB, for "auto" (HERMES_KV_BUDGET_MIB);
+   * undefined = the default for the device. */
+  kvBudgetMiB?: number;
   /** CPU threads (HERMES_THREADS). 0 = llama.cpp's default, which oversubscribes small machines. */
   threads: number;
 }
@@ -172,4 +185,6 @@ export interface Phi3Options {
   device: DeviceChoice;
   /** Intra-op CPU threads for ONNX Runtime (PHI3_THREADS); 0 = ONNX Runtime's default. */
   threads: number;
+  /** Sequences decoded together in one ONNX run per step (PHI3_PARALLEL, default 4). */
+  parallel?: number;
 }

@@ -7,11 +7,13 @@
 import { availableParallelism } from "node:os";
 import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
+import { isLoopbackHost, LOG_LEVELS, parseEnv, SettingsError } from "./contract/env.ts";
 import {
   DEFAULT_HERMES_FILE,
   DEFAULT_PHI3_DIR_CPU,
   DEFAULT_PHI3_DIR_CUDA,
   hasNvidiaGpu,
+  phi3VariantForDevice,
 } from "./models/catalog.ts";
 import type { DeviceChoice } from "./runtime.ts";
 
@@ -20,8 +22,9 @@ import type { DeviceChoice } from "./runtime.ts";
  * with an NVIDIA driver (or when CUDA is asked for), the CPU export otherwise.
  */
 export function defaultPhi3Dir(device: DeviceChoice, nvidiaGpu: boolean): string {
-  const cuda = device === "cuda" || (device === "auto" && nvidiaGpu);
-  return cuda ? DEFAULT_PHI3_DIR_CUDA : DEFAULT_PHI3_DIR_CPU;
+  return phi3VariantForDevice(device, nvidiaGpu) === "cuda"
+    ? DEFAULT_PHI3_DIR_CUDA
+    : DEFAULT_PHI3_DIR_CPU;
 }
 
 /** A model path set to this literal disables the model (state "disabled"). */
@@ -32,7 +35,6 @@ export const DEFAULT_HERMES_SYSTEM_PROMPT =
   "When you assess a trade, weigh risk against reward, say what could go wrong, and state " +
   "your uncertainty plainly. Never invent prices, news or figures you were not given.";
 
-const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 const DEVICE_CHOICES = ["auto", "cpu", "cuda"] as const;
 
 export interface GpuNodeSettings {
@@ -46,7 +48,10 @@ export interface GpuNodeSettings {
     modelPath: string | null;
     contextSize: number;
     gpu: DeviceChoice;
-    parallel: number;
+    /** Sequences batched in one context; "auto" = derived at load (hermes/parallel.ts). */
+    parallel: number | "auto";
+    /** KV-cache budget for "auto", MiB; undefined = the device's default. */
+    kvBudgetMiB: number | undefined;
     threads: number;
     systemPrompt: string;
     queueMax: number;
@@ -56,28 +61,26 @@ export interface GpuNodeSettings {
     modelDir: string | null;
     device: DeviceChoice;
     threads: number;
+    /** Sequences decoded together, one ONNX run per step (PHI3_PARALLEL). */
+    parallel: number;
     queueMax: number;
   };
   /** Longest a generation request may take on the node, whatever deadline the caller sends. */
   maxRequestMs: number;
   shutdownGraceMs: number;
+  /**
+   * VRAM the worst-case plan must fit, MiB (VRAM_BUDGET_MIB); undefined = the card's total when a
+   * GPU is present; 0 = no check.
+   */
+  vramBudgetMiB: number | undefined;
   logLevel: (typeof LOG_LEVELS)[number];
 }
 
-/** A setting that cannot be used; `message` is the one line printed before exiting. */
-export class SettingsError extends Error {
-  constructor(
-    readonly variable: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = "SettingsError";
-  }
-}
+export { isLoopbackHost, SettingsError };
 
 /**
  * Default CPU threads for a model runtime. llama.cpp's own default, max(4, cores), oversubscribes
- * small machines badly (facts.md: on 2 cores a tiny model ran at 4 tok/s with it and about
+ * small machines badly (measured: on 2 cores a tiny model ran at 4 tok/s with it and about
  * 2,500 tok/s with 1 thread). Half the logical cores approximates the physical ones (SMT); the cap
  * of 4 keeps two runtimes plus the HTTP loop from fighting on a shared box. On a GPU the value
  * barely matters.
@@ -123,27 +126,28 @@ export const EnvSchema = z.object({
   HERMES_MODEL_PATH: text(),
   HERMES_CTX: optionalInteger(256, 131_072),
   HERMES_GPU: choice(DEVICE_CHOICES),
-  HERMES_PARALLEL: optionalInteger(1, 64),
+  HERMES_PARALLEL: z.preprocess(
+    unset,
+    z
+      .union([z.string().trim().toLowerCase().pipe(z.literal("auto")), integer(1, 64)], {
+        error: "must be auto or an integer between 1 and 64",
+      })
+      .optional(),
+  ),
+  HERMES_KV_BUDGET_MIB: optionalInteger(16, 1_048_576),
   HERMES_THREADS: optionalInteger(0, 256),
   HERMES_SYSTEM_PROMPT: text(),
   HERMES_QUEUE_MAX: optionalInteger(0, 10_000),
   PHI3_MODEL_DIR: text(),
   PHI3_DEVICE: choice(DEVICE_CHOICES),
   PHI3_THREADS: optionalInteger(0, 256),
+  PHI3_PARALLEL: optionalInteger(1, 64),
   PHI3_QUEUE_MAX: optionalInteger(0, 10_000),
   GPU_NODE_MAX_REQUEST_MS: optionalInteger(100, 3_600_000),
   SHUTDOWN_GRACE_MS: optionalInteger(0, 600_000),
+  VRAM_BUDGET_MIB: optionalInteger(0, 16_777_216),
   LOG_LEVEL: choice(LOG_LEVELS),
 });
-
-/** Hosts that only this machine can reach; anything else needs GPU_NODE_TOKEN. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host
-    .trim()
-    .toLowerCase()
-    .replace(/^\[|\]$/g, "");
-  return h === "localhost" || h === "::1" || /^127(\.\d{1,3}){3}$/.test(h);
-}
 
 export interface ParseSettingsOptions {
   /** Logical CPU count, for the thread defaults; the machine's by default. */
@@ -159,17 +163,8 @@ export function parseGpuNodeSettings(
   env: Record<string, string | undefined>,
   options: ParseSettingsOptions = {},
 ): GpuNodeSettings {
-  const parsed = EnvSchema.safeParse(env);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const variable = String(issue?.path[0] ?? "environment");
-    const value = env[variable];
-    throw new SettingsError(
-      variable,
-      `Invalid setting ${variable}=${JSON.stringify(value ?? "")}: ${issue?.message ?? "invalid"}`,
-    );
-  }
-  const e = parsed.data;
+  // The variable's name, never its value (a value may be a secret, and this line is logged).
+  const e = parseEnv(EnvSchema, env);
   const cwd = options.cwd ?? process.cwd();
   const threads = defaultThreads(options.logicalCores ?? availableParallelism());
   const modelsDir = resolve(cwd, e.MODELS_DIR ?? "./models");
@@ -184,7 +179,7 @@ export function parseGpuNodeSettings(
   if (!token && !isLoopbackHost(host)) {
     throw new SettingsError(
       "GPU_NODE_TOKEN",
-      `GPU_NODE_TOKEN must be set when GPU_NODE_HOST=${host} is not a loopback address ` +
+      "GPU_NODE_TOKEN must be set when GPU_NODE_HOST is not a loopback address " +
         "(the internal API would otherwise be open to the network)",
     );
   }
@@ -198,7 +193,8 @@ export function parseGpuNodeSettings(
       modelPath: modelPath(e.HERMES_MODEL_PATH, DEFAULT_HERMES_FILE),
       contextSize: e.HERMES_CTX ?? 6144,
       gpu: e.HERMES_GPU ?? "auto",
-      parallel: e.HERMES_PARALLEL ?? 1,
+      parallel: e.HERMES_PARALLEL ?? "auto",
+      kvBudgetMiB: e.HERMES_KV_BUDGET_MIB,
       threads: e.HERMES_THREADS ?? threads,
       systemPrompt: e.HERMES_SYSTEM_PROMPT ?? DEFAULT_HERMES_SYSTEM_PROMPT,
       queueMax: e.HERMES_QUEUE_MAX ?? 8,
@@ -210,10 +206,12 @@ export function parseGpuNodeSettings(
       ),
       device: e.PHI3_DEVICE ?? "auto",
       threads: e.PHI3_THREADS ?? threads,
+      parallel: e.PHI3_PARALLEL ?? 4,
       queueMax: e.PHI3_QUEUE_MAX ?? 8,
     },
     maxRequestMs: e.GPU_NODE_MAX_REQUEST_MS ?? 120_000,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS ?? 10_000,
+    vramBudgetMiB: e.VRAM_BUDGET_MIB,
     logLevel: e.LOG_LEVEL ?? "info",
   };
 }

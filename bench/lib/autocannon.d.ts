@@ -21,6 +21,8 @@ declare module "autocannon" {
       amount?: number;
       headers?: Record<string, string>;
       body?: string;
+      /** Requests per second from all connections (open loop, corrected for coordinated omission). */
+      overallRate?: number;
     }
     interface Result {
       latency: Histogram;

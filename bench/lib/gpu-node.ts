@@ -2,16 +2,17 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { GPU_ROUTES } from "../../gpu-node/contract/index.ts";
-import { writeTinyHermes } from "../../gpu-node/models/gguf.ts";
-import { writeTinyPhi3 } from "../../gpu-node/models/tiny-phi3.ts";
-import { type Child, spawnChild } from "./proc.ts";
+import { writeTinyHermes } from "../../gpu-node/models/tiny/hermes.ts";
+import { writeTinyPhi3 } from "../../gpu-node/models/tiny/phi3.ts";
+import { startGpuNode } from "../../test/support/gpu-node-process.ts";
+import type { Proc } from "../../test/support/process.ts";
 
 export interface TinyGpuNode {
   url: string;
   token: string;
   hermesPath: string;
   phi3Dir: string;
-  proc: Child;
+  proc: Proc;
   stop(): Promise<void>;
 }
 
@@ -30,40 +31,33 @@ export async function writeTinyModels(
   return { hermesPath, phi3Dir };
 }
 
-export async function startTinyGpuNode(dir: string): Promise<TinyGpuNode> {
+/** `env` overrides the node's settings (e.g. HERMES_PARALLEL). */
+export async function startTinyGpuNode(
+  dir: string,
+  env: Record<string, string> = {},
+): Promise<TinyGpuNode> {
   const { hermesPath, phi3Dir } = await writeTinyModels(dir);
-  const proc = spawnChild(["gpu-node/main.ts"], {
-    GPU_NODE_HOST: "127.0.0.1",
-    GPU_NODE_PORT: "0",
-    GPU_NODE_TOKEN: TINY_TOKEN,
-    MODELS_DIR: dir,
-    HERMES_MODEL_PATH: hermesPath,
-    HERMES_GPU: "cpu",
-    HERMES_CTX: String(HERMES_CTX),
-    HERMES_THREADS: "1",
-    HERMES_PARALLEL: "1",
-    PHI3_MODEL_DIR: phi3Dir,
-    PHI3_DEVICE: "cpu",
-    PHI3_THREADS: "1",
-    LOG_LEVEL: "info",
-  });
+  // The node logs at info while it serves: keep only the tail (for the error message).
+  const proc = await startGpuNode(
+    {
+      GPU_NODE_TOKEN: TINY_TOKEN,
+      MODELS_DIR: dir,
+      HERMES_MODEL_PATH: hermesPath,
+      HERMES_GPU: "cpu",
+      HERMES_CTX: String(HERMES_CTX),
+      HERMES_THREADS: "1",
+      HERMES_PARALLEL: "1",
+      PHI3_MODEL_DIR: phi3Dir,
+      PHI3_DEVICE: "cpu",
+      PHI3_THREADS: "1",
+      LOG_LEVEL: "info",
+      ...env,
+    },
+    60_000,
+    { keepChars: 20_000 },
+  );
+  const url = proc.baseUrl;
   const until = Date.now() + 60_000;
-  let port: number | undefined;
-  while (!port && Date.now() < until) {
-    for (const line of proc.output().split("\n")) {
-      if (!line.startsWith("{")) continue;
-      try {
-        const entry = JSON.parse(line) as { msg?: string; port?: number };
-        if (entry.msg?.startsWith("listening on") && entry.port) port = entry.port;
-      } catch {
-        // partial line
-      }
-    }
-    if (proc.child.exitCode !== null) throw new Error(`GPU node exited:\n${proc.output()}`);
-    if (!port) await new Promise((r) => setTimeout(r, 100));
-  }
-  if (!port) throw new Error(`GPU node did not start:\n${proc.output()}`);
-  const url = `http://127.0.0.1:${port}`;
   // Models load in the background: wait until health leaves "loading".
   while (Date.now() < until) {
     const res = await fetch(`${url}${GPU_ROUTES.health}`, {
@@ -71,8 +65,18 @@ export async function startTinyGpuNode(dir: string): Promise<TinyGpuNode> {
     });
     const health = (await res.json()) as { status: string };
     if (health.status === "ok") break;
-    if (health.status !== "loading") throw new Error(`GPU node health ${health.status}`);
+    if (health.status !== "loading") {
+      await proc.stop();
+      throw new Error(`GPU node health ${health.status}:\n${proc.output()}`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { url, token: TINY_TOKEN, hermesPath, phi3Dir, proc, stop: () => proc.stop() };
+  return {
+    url,
+    token: TINY_TOKEN,
+    hermesPath,
+    phi3Dir,
+    proc,
+    stop: async () => void (await proc.stop()),
+  };
 }

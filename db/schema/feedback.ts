@@ -59,6 +59,9 @@ export const feedbackItems = pgTable(
     index("feedback_examples_recent_idx")
       .on(t.receivedAt.desc())
       .where(sql`${t.examplePrompt} is not null`),
+    index("feedback_examples_tsv_idx")
+      .using("gin", t.exampleTsv)
+      .where(sql`${t.examplePrompt} is not null`),
   ],
 );
 

@@ -1,2 +1,3 @@
 export * from "./feedback.ts";
+export * from "./generations.ts";
 export * from "./proposals.ts";

@@ -3,7 +3,12 @@ import { index, integer, jsonb, pgTable, text, timestamp, uuid } from "drizzle-o
 import type { TradeProposal } from "../../gpu-node/contract/index.ts";
 
 /** Which public endpoint made a proposal. */
-export type ProposalEndpoint = "generate" | "generate_phi3" | "propose_trade_adjustments";
+export type ProposalEndpoint =
+  | "generate"
+  | "generate_phi3"
+  | "propose_trade_adjustments"
+  /** POST /v1/chat/completions with model phi3 (the OpenAI-compatible surface). */
+  | "v1_chat_completions";
 
 export interface ProposalTimings {
   augment_ms?: number;

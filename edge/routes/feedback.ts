@@ -1,7 +1,7 @@
 /** POST /feedback/phi3/ and GET /feedback/phi3/export. */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../env.ts";
-import { ApiError } from "../errors.ts";
+import type { AppEnv } from "../deps.ts";
+import { ApiError, describeError } from "../errors.ts";
 import { exportLines } from "../services/export.ts";
 import { submitFeedback } from "../services/feedback.ts";
 import { ExportQuery, errorResponses, FeedbackRequest, FeedbackResponse } from "./schemas.ts";
@@ -88,7 +88,10 @@ export function registerFeedback(app: OpenAPIHono<AppEnv>): void {
           if (next.done) controller.close();
           else controller.enqueue(encoder.encode(`${JSON.stringify(next.value)}\n`));
         } catch (err) {
-          logger.error({ err, request_id: requestId }, "export failed mid-stream");
+          logger.error(
+            { err: describeError(err), request_id: requestId },
+            "export failed mid-stream",
+          );
           controller.error(err);
         }
       },
@@ -96,7 +99,11 @@ export function registerFeedback(app: OpenAPIHono<AppEnv>): void {
         await lines.return(undefined);
       },
     });
-    const file = query.kind === "log" ? "phi3_feedback_log.jsonl" : "phi3_feedback_data.jsonl";
+    const file = {
+      log: "phi3_feedback_log.jsonl",
+      feedback: "phi3_feedback_data.jsonl",
+      generations: "generations.jsonl",
+    }[query.kind];
     c.header("content-type", "application/x-ndjson; charset=utf-8");
     c.header("content-disposition", `attachment; filename="${file}"`);
     // zod-openapi types JSON and text bodies only; a stream has no typed form, hence the cast.

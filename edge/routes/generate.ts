@@ -2,7 +2,7 @@
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { MESSAGES } from "../../gpu-node/contract/index.ts";
-import type { AppEnv } from "../env.ts";
+import type { AppEnv } from "../deps.ts";
 import { ApiError } from "../errors.ts";
 import { generateHermesText } from "../services/hermes.ts";
 import { generateProposal } from "../services/phi3.ts";

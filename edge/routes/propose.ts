@@ -1,6 +1,6 @@
 /** POST /propose_trade_adjustments/: a Phi-3 proposal critiqued by Hermes, recorded. */
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
-import type { AppEnv } from "../env.ts";
+import type { AppEnv } from "../deps.ts";
 import { proposeTradeAdjustments } from "../services/phi3.ts";
 import { errorResponses, ModelGenerateRequest, ProposeResponse } from "./schemas.ts";
 

@@ -5,6 +5,23 @@ import { MAX_LENGTH_MAX, MAX_LENGTH_MIN, TradeProposal } from "../../gpu-node/co
 
 export const PROMPT_MAX_CHARS = 32_000;
 
+/**
+ * The instants a timestamp may name, in UTC: years 100 to 9999. Postgres holds more (4713 BC to
+ * 294276 AD), but our drivers write dates as ISO strings (no year 0, no 5-digit years) and read
+ * them back with Date parsing, which turns years below 100 into 19xx/20xx.
+ */
+export const TIMESTAMP_MIN = -59_011_459_200_000;
+export const TIMESTAMP_MAX = 253_402_300_799_999;
+
+/** An ISO-8601 date-time with an offset whose UTC instant falls in years 1-9999 (else a 422). */
+const isoTimestamp = (field: string) =>
+  z.iso
+    .datetime({ offset: true, message: `${field} must be an ISO-8601 date-time` })
+    .refine((v) => {
+      const t = Date.parse(v);
+      return t >= TIMESTAMP_MIN && t <= TIMESTAMP_MAX;
+    }, `${field} must be between 0100-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z (in UTC)`);
+
 const Prompt = z
   .string()
   .max(PROMPT_MAX_CHARS, `prompt must be at most ${PROMPT_MAX_CHARS} characters`)
@@ -69,9 +86,7 @@ export const FeedbackRequest = z
     feedback_content: z
       .union([z.record(z.string(), z.unknown()), z.string(), z.number(), z.array(z.unknown())])
       .openapi({ example: { comment: "The rationale needs to be more specific." } }),
-    timestamp: z.iso
-      .datetime({ offset: true, message: "timestamp must be an ISO-8601 date-time" })
-      .optional(),
+    timestamp: isoTimestamp("timestamp").optional(),
     corrected_proposal: TradeProposalSchema.optional(),
   })
   .refine((v) => !JSON.stringify(v).includes("\\u0000"), {
@@ -88,12 +103,12 @@ export const FeedbackResponse = z
   .openapi("FeedbackResponse");
 
 export const ExportQuery = z.object({
-  kind: z.enum(["log", "feedback"]).openapi({
-    description: "log: phi3_feedback_log.jsonl lines; feedback: phi3_feedback_data.jsonl lines.",
+  kind: z.enum(["log", "feedback", "generations"]).openapi({
+    description:
+      "log: phi3_feedback_log.jsonl lines; feedback: phi3_feedback_data.jsonl lines; " +
+      "generations: /v1 chat completions that are not trade proposals.",
   }),
-  since: z.iso
-    .datetime({ offset: true, message: "since must be an ISO-8601 date-time" })
-    .optional(),
+  since: isoTimestamp("since").optional(),
 });
 
 export const HealthResponse = z
@@ -113,9 +128,22 @@ export const HealthResponse = z
       gpu_node_error: z.string().optional(),
     }),
     gpu_node: z.record(z.string(), z.unknown()).optional(),
+    /** With GPU_NODE_URLS: each node's state, load and counts. */
+    gpu_nodes: z.array(z.record(z.string(), z.unknown())).optional(),
   })
   .openapi("Health");
 export type HealthResponse = z.infer<typeof HealthResponse>;
+
+/** /health without a key: the seed's keys and status only. */
+export const PublicHealthResponse = z
+  .strictObject({
+    status: z.enum(["ok", "partial_error", "error"]),
+    hermes_loaded: z.boolean(),
+    phi3_loaded: z.boolean(),
+    phi3_model_file_exists: z.boolean(),
+    device: z.string(),
+  })
+  .openapi("PublicHealth");
 
 export const ErrorResponse = z
   .object({

@@ -4,12 +4,13 @@
  * same ticker as the prompt, then shared words with the example's prompt (Postgres full-text
  * search, 'simple' configuration), then recency.
  *
- * The search reads bounded candidate sets from partial indexes and ranks only those, so its cost
- * does not grow with the table (BENCHMARKS.md, section 2).
+ * The search reads bounded candidate sets from partial indexes (one scan per ticker, a GIN
+ * full-text search for rare words over the whole age window, the most recent corrections) and
+ * ranks only those, so its cost does not grow with the table (BENCHMARKS.md, section 2).
  */
 import { sql } from "drizzle-orm";
 import { canonicalProposal, type TradeProposal } from "../../gpu-node/contract/index.ts";
-import type { ServiceContext } from "../env.ts";
+import type { ServiceContext } from "../deps.ts";
 
 export interface WorkedExample {
   id: string;
@@ -113,19 +114,32 @@ const STOP_WORDS = new Set(
   ).split(" "),
 );
 
-/**
- * The words of a prompt as a 'simple' text-search OR query (`w1 | w2 | ...`): letters and digits
- * only, so nothing in it is tsquery syntax. Undefined when the prompt has no usable word.
- */
-export function promptQuery(prompt: string): string | undefined {
+/** The distinct words of a prompt (letters and digits only, lower-cased, no stop words), at most 32. */
+export function promptWords(prompt: string): string[] {
   const words = new Set<string>();
   for (const m of prompt.toLowerCase().matchAll(/[\p{L}\p{N}]+/gu)) {
     const w = m[0];
     if (w.length > 1 && !STOP_WORDS.has(w)) words.add(w);
     if (words.size === 32) break;
   }
-  return words.size > 0 ? [...words].join(" | ") : undefined;
+  return [...words];
 }
+
+/**
+ * The words of a prompt as a 'simple' text-search OR query (`w1 | w2 | ...`): letters and digits
+ * only, so nothing in it is tsquery syntax. Undefined when the prompt has no usable word.
+ */
+export function promptQuery(prompt: string): string | undefined {
+  const words = promptWords(prompt);
+  return words.length > 0 ? words.join(" | ") : undefined;
+}
+
+/** Corrections read from the full-text index (rare words, whole age window) before ranking. */
+const WORD_MATCH_CANDIDATES = 50;
+
+/** A word that the statistics say is in more rows than this is too common to search the index
+ * for (it would match a good part of the table); the recent pool still ranks by it. */
+const COMMON_WORD_ROWS = 1000;
 
 interface CandidateRow extends Record<string, unknown> {
   id: string | number;
@@ -138,10 +152,16 @@ interface CandidateRow extends Record<string, unknown> {
 }
 
 /**
- * Reads candidate examples and ranks them. Three bounded sources, each an index scan that does
- * not grow with the table: the same tickers (feedback_examples_ticker_idx), and the most recent
- * AUGMENT_SIMILARITY_POOL examples (feedback_examples_recent_idx), ranked by shared words
- * (ts_rank over the stored example_tsv) and by recency.
+ * Reads candidate examples and ranks them. Four bounded sources, none growing with the table:
+ * - each ticker of the prompt: its most recent corrections, one index scan per ticker in index
+ *   order (feedback_examples_ticker_idx; `= any(array)` would read and sort them all);
+ * - the whole age window by full-text search (feedback_examples_tsv_idx, GIN) for the prompt's
+ *   rare words: those that Postgres's statistics (ANALYZE's most common lexemes of example_tsv)
+ *   do not put in more than COMMON_WORD_ROWS rows (a word of every template would match half
+ *   the table), at most WORD_MATCH_CANDIDATES rows;
+ * - the AUGMENT_SIMILARITY_POOL most recent corrections (feedback_examples_recent_idx), ranked by
+ *   shared words (ts_rank), and by recency.
+ * The union is ranked by rankExamples: same ticker, then shared words, then recency.
  */
 export async function selectExamples(
   ctx: Pick<ServiceContext, "db" | "settings" | "clock">,
@@ -155,23 +175,48 @@ export async function selectExamples(
   const since = (
     maxAgeDays > 0 ? new Date(ctx.clock.now().getTime() - maxAgeDays * 86_400_000) : new Date(0)
   ).toISOString();
-  const query = promptQuery(prompt);
+  const words = promptWords(prompt);
+  const query = words.length > 0 ? words.join(" | ") : undefined;
   const tickerList = `{${tickers.map((t) => `"${t}"`).join(",")}}`;
+  const wordList = `{${words.join(",")}}`;
   const n = CANDIDATES_PER_SOURCE;
   const pool = ctx.settings.AUGMENT_SIMILARITY_POOL;
   const rank = query ? sql`ts_rank(example_tsv, to_tsquery('simple', ${query}))` : sql`0`;
-  const similar = query ? sql`union (select id from pool order by ${rank} desc limit ${n})` : sql``;
+  const similar = query
+    ? sql`union (select id from pool order by ${rank} desc limit ${n})
+      union (
+        select f.id from rare, feedback_items f
+          where rare.q is not null and f.example_prompt is not null
+            and f.example_tsv @@ rare.q and f.received_at >= ${since}::timestamptz
+          limit ${WORD_MATCH_CANDIDATES})`
+    : sql``;
   const result = await ctx.db.execute<CandidateRow>(sql`
     with pool as (
       select id, example_tsv from feedback_items
         where example_prompt is not null and received_at >= ${since}::timestamptz
-        order by received_at desc limit ${pool}
+        order by received_at desc nulls last limit ${pool}
+    ),
+    common as (
+      select e.w from pg_stats s
+        join pg_namespace ns on ns.nspname = s.schemaname
+        join pg_class c on c.relnamespace = ns.oid and c.relname = s.tablename,
+        unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) as e(w, freq)
+        where s.schemaname = current_schema() and s.tablename = 'feedback_items'
+          and s.attname = 'example_tsv' and e.w is not null
+          and e.freq * c.reltuples > ${COMMON_WORD_ROWS}
+    ),
+    rare as (
+      select to_tsquery('simple', string_agg(w, ' | ')) as q
+        from unnest(${wordList}::text[]) as w where w not in (select w from common)
     ),
     candidates as (
-      (select id from feedback_items
-        where example_prompt is not null and example_ticker = any(${tickerList}::text[])
-          and received_at >= ${since}::timestamptz
-        order by example_ticker, received_at desc limit ${n})
+      (select c.id from unnest(${tickerList}::text[]) as t(ticker)
+        cross join lateral (
+          select id from feedback_items
+            where example_prompt is not null and example_ticker = t.ticker
+              and received_at >= ${since}::timestamptz
+            order by received_at desc nulls last limit ${n}
+        ) c)
       ${similar}
       union
       (select id from pool limit ${n})

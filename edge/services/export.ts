@@ -5,10 +5,11 @@
 import { and, asc, count, gt, gte, or } from "drizzle-orm";
 import type { Database } from "../../db/database.ts";
 import { feedbackItems } from "../../db/schema/feedback.ts";
+import { generations } from "../../db/schema/generations.ts";
 import { proposals } from "../../db/schema/proposals.ts";
-import { toFeedbackLine, toLogLine } from "./records.ts";
+import { toFeedbackLine, toGenerationLine, toLogLine } from "./records.ts";
 
-export type ExportKind = "log" | "feedback";
+export type ExportKind = "log" | "feedback" | "generations";
 
 export interface ExportInput {
   kind: ExportKind;
@@ -18,6 +19,13 @@ export interface ExportInput {
 
 /** Rows matching the export, for progress reporting. */
 export async function countExport(db: Database, input: ExportInput): Promise<number> {
+  if (input.kind === "generations") {
+    const [row] = await db
+      .select({ n: count() })
+      .from(generations)
+      .where(input.since ? gte(generations.createdAt, input.since) : undefined);
+    return Number(row?.n ?? 0);
+  }
   const [row] =
     input.kind === "log"
       ? await db
@@ -37,6 +45,31 @@ export async function* exportLines(
   input: ExportInput,
 ): AsyncGenerator<Record<string, unknown>> {
   const batch = input.batchSize ?? 500;
+  if (input.kind === "generations") {
+    let after: { at: Date; id: string } | undefined;
+    for (;;) {
+      const rows = await db
+        .select()
+        .from(generations)
+        .where(
+          and(
+            input.since ? gte(generations.createdAt, input.since) : undefined,
+            after
+              ? or(
+                  gt(generations.createdAt, after.at),
+                  and(gte(generations.createdAt, after.at), gt(generations.id, after.id)),
+                )
+              : undefined,
+          ),
+        )
+        .orderBy(asc(generations.createdAt), asc(generations.id))
+        .limit(batch);
+      for (const row of rows) yield toGenerationLine(row);
+      const last = rows.at(-1);
+      if (!last || rows.length < batch) return;
+      after = { at: last.createdAt, id: last.id };
+    }
+  }
   if (input.kind === "log") {
     let after: { at: Date; id: string } | undefined;
     for (;;) {

@@ -2,9 +2,10 @@
 import { eq } from "drizzle-orm";
 import { type FeedbackRow, type FeedbackType, feedbackItems } from "../../db/schema/feedback.ts";
 import { proposals } from "../../db/schema/proposals.ts";
-import type { TradeProposal } from "../../gpu-node/contract/index.ts";
-import type { ServiceContext } from "../env.ts";
+import { TradeProposal } from "../../gpu-node/contract/index.ts";
+import type { ServiceContext } from "../deps.ts";
 import { ApiError } from "../errors.ts";
+import { timedQuery } from "../metrics.ts";
 import { toFeedbackLine } from "./records.ts";
 
 export interface FeedbackInput {
@@ -23,13 +24,30 @@ export async function submitFeedback({
   input: FeedbackInput;
 }): Promise<FeedbackRow> {
   const receivedAt = ctx.clock.now();
+  // Checked here too, whoever the caller (the JSON route, the review form): a worked example
+  // must satisfy the trade schema.
+  if (input.correctedProposal !== undefined) {
+    const checked = TradeProposal.safeParse(input.correctedProposal);
+    if (!checked.success) {
+      const issue = checked.error.issues[0];
+      throw new ApiError(
+        "invalid_request",
+        `Invalid corrected_proposal: ${issue?.path.join(".") ?? ""}: ${issue?.message ?? "invalid"}`,
+        {
+          issues: checked.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
+        },
+      );
+    }
+  }
   let proposal: { prompt: string } | undefined;
   try {
-    [proposal] = await ctx.db
-      .select({ prompt: proposals.prompt })
-      .from(proposals)
-      .where(eq(proposals.transactionId, input.transactionId))
-      .limit(1);
+    [proposal] = await timedQuery(ctx.metrics, "select_proposal", () =>
+      ctx.db
+        .select({ prompt: proposals.prompt })
+        .from(proposals)
+        .where(eq(proposals.transactionId, input.transactionId))
+        .limit(1),
+    );
   } catch (err) {
     throw new ApiError("database_unavailable", "Could not read the record.", {}, { cause: err });
   }
@@ -42,22 +60,24 @@ export async function submitFeedback({
   const isExample = input.feedbackType === "correction" && input.correctedProposal !== undefined;
   let row: FeedbackRow | undefined;
   try {
-    [row] = await ctx.db
-      .insert(feedbackItems)
-      .values({
-        transactionId: input.transactionId,
-        feedbackType: input.feedbackType,
-        feedbackContent: input.feedbackContent,
-        timestamp: input.timestamp ?? receivedAt,
-        correctedProposal: input.correctedProposal ?? null,
-        receivedAt,
-        requestId: ctx.requestId,
-        exampleTicker: isExample
-          ? (input.correctedProposal?.ticker.trim().toUpperCase() ?? null)
-          : null,
-        examplePrompt: isExample ? proposal.prompt : null,
-      })
-      .returning();
+    [row] = await timedQuery(ctx.metrics, "insert_feedback", () =>
+      ctx.db
+        .insert(feedbackItems)
+        .values({
+          transactionId: input.transactionId,
+          feedbackType: input.feedbackType,
+          feedbackContent: input.feedbackContent,
+          timestamp: input.timestamp ?? receivedAt,
+          correctedProposal: input.correctedProposal ?? null,
+          receivedAt,
+          requestId: ctx.requestId,
+          exampleTicker: isExample
+            ? (input.correctedProposal?.ticker.trim().toUpperCase() ?? null)
+            : null,
+          examplePrompt: isExample ? proposal.prompt : null,
+        })
+        .returning(),
+    );
   } catch (err) {
     throw new ApiError(
       "database_unavailable",
@@ -67,6 +87,7 @@ export async function submitFeedback({
     );
   }
   if (!row) throw new Error("insert returned no row");
+  ctx.metrics?.feedbackRecorded(row.feedbackType);
   ctx.mirror.appendFeedback(toFeedbackLine(row));
   return row;
 }

@@ -1,8 +1,9 @@
 /** GET /health: the seed's keys from the GPU node, plus the edge's own view. */
 import { sql } from "drizzle-orm";
 import type { GpuNodeHealth } from "../../gpu-node/contract/index.ts";
-import type { ServiceContext } from "../env.ts";
-import { ApiError } from "../errors.ts";
+import type { ServiceContext } from "../deps.ts";
+import { ApiError, describeError } from "../errors.ts";
+import type { GpuRouter } from "../gpu-router.ts";
 import type { HealthResponse } from "../routes/schemas.ts";
 
 export async function checkHealth({
@@ -13,11 +14,17 @@ export async function checkHealth({
   input: { version: string; runtime: string; databaseKind: string; timeoutMs: number };
 }): Promise<HealthResponse> {
   const [db, gpu] = await Promise.allSettled([
-    ctx.db.execute(sql`select 1`),
-    ctx.gpu.health({ signal: ctx.signal, requestId: ctx.requestId, timeoutMs: input.timeoutMs }),
+    withinMs(ctx.db.execute(sql`select 1`), input.timeoutMs),
+    ctx.gpu.health({
+      signal: ctx.clientSignal,
+      deadline: ctx.deadline,
+      requestId: ctx.requestId,
+      timeoutMs: input.timeoutMs,
+    }),
   ]);
   const databaseOk = db.status === "fulfilled";
-  if (!databaseOk) ctx.logger.warn({ err: db.reason }, "health: database unreachable");
+  if (!databaseOk)
+    ctx.logger.warn({ err: describeError(db.reason) }, "health: database unreachable");
   const node: GpuNodeHealth | undefined = gpu.status === "fulfilled" ? gpu.value : undefined;
   const gpuError =
     gpu.status === "rejected"
@@ -55,5 +62,17 @@ export async function checkHealth({
       ...(gpuError ? { gpu_node_error: gpuError } : {}),
     },
     ...(node ? { gpu_node: node as unknown as Record<string, unknown> } : {}),
+    ...("nodes" in ctx.gpu && typeof ctx.gpu.nodes === "function"
+      ? { gpu_nodes: (ctx.gpu as GpuRouter).nodes() }
+      : {}),
   };
+}
+
+/** /health answers within its own timeout whatever the database does. */
+function withinMs<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from the database within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }

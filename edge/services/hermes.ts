@@ -1,5 +1,5 @@
 /** Free text from Hermes through the GPU node. Nothing is recorded (the seed logged only Phi-3). */
-import type { ServiceContext } from "../env.ts";
+import type { ServiceContext } from "../deps.ts";
 
 export async function generateHermesText({
   ctx,
@@ -10,7 +10,7 @@ export async function generateHermesText({
 }): Promise<string> {
   const res = await ctx.gpu.hermesGenerate(
     { prompt: input.prompt, max_tokens: input.maxLength },
-    { signal: ctx.signal, requestId: ctx.requestId },
+    { signal: ctx.clientSignal, deadline: ctx.deadline, requestId: ctx.requestId },
   );
   return res.text;
 }

@@ -5,10 +5,12 @@
 import { eq } from "drizzle-orm";
 import { type ProposalEndpoint, type ProposalRow, proposals } from "../../db/schema/proposals.ts";
 import type { TradeProposal } from "../../gpu-node/contract/index.ts";
-import type { ServiceContext } from "../env.ts";
-import { ApiError } from "../errors.ts";
+import type { ServiceContext } from "../deps.ts";
+import { ApiError, describeError } from "../errors.ts";
+import { timedQuery } from "../metrics.ts";
 import { augmentPrompt } from "./augment.ts";
 import { toLogLine } from "./records.ts";
+import { storableOrNull, storableProposal, storableText } from "./storable.ts";
 
 export interface Phi3Input {
   prompt: string;
@@ -24,9 +26,9 @@ export interface RecordedProposal {
 
 const elapsed = (from: number) => Math.round((performance.now() - from) * 100) / 100;
 
-async function insertProposal(ctx: ServiceContext, row: ProposalRow): Promise<void> {
+export async function insertProposal(ctx: ServiceContext, row: ProposalRow): Promise<void> {
   try {
-    await ctx.db.insert(proposals).values(row);
+    await timedQuery(ctx.metrics, "insert_proposal", () => ctx.db.insert(proposals).values(row));
   } catch (err) {
     throw new ApiError(
       "database_unavailable",
@@ -57,9 +59,11 @@ export async function createProposal({
   const augmentMs = elapsed(started);
   const phi3 = await ctx.gpu.phi3Generate(
     { prompt: augmentation.prompt, max_tokens: input.maxLength },
-    { signal: ctx.signal, requestId: ctx.requestId },
+    { signal: ctx.clientSignal, deadline: ctx.deadline, requestId: ctx.requestId },
   );
   const phi3Ms = elapsed(started) - augmentMs;
+  // What a model produced is stored as storable text, and answered as stored (storable.ts).
+  const proposal = storableProposal(phi3.proposal);
   const row: ProposalRow = {
     transactionId: ctx.newId(),
     createdAt: ctx.clock.now(),
@@ -69,8 +73,8 @@ export async function createProposal({
     augmentedPrompt: augmentation.prompt,
     exampleIds: augmentation.examples.map((e) => e.id),
     maxLength: input.maxLength,
-    phi3Proposal: phi3.proposal,
-    phi3Model: phi3.model,
+    phi3Proposal: proposal,
+    phi3Model: storableText(phi3.model),
     phi3PromptTokens: phi3.usage.prompt_tokens,
     phi3CompletionTokens: phi3.usage.completion_tokens,
     hermesAssessment: null,
@@ -83,6 +87,8 @@ export async function createProposal({
   const dbStarted = performance.now();
   await insertProposal(ctx, row);
   row.timings.db_ms = elapsed(dbStarted);
+  ctx.metrics?.proposalRecorded(input.endpoint);
+  ctx.metrics?.augmentationExamples(row.exampleIds.length);
   ctx.logger.info(
     {
       request_id: ctx.requestId,
@@ -92,7 +98,7 @@ export async function createProposal({
     },
     "proposal recorded",
   );
-  return { transactionId: row.transactionId, proposal: phi3.proposal, row };
+  return { transactionId: row.transactionId, proposal, row };
 }
 
 /** /generate/phi3/ and /generate/ with model_id phi3: one recorded proposal. */
@@ -133,23 +139,26 @@ export async function proposeTradeAdjustments({
   try {
     const critique = await ctx.gpu.hermesCritique(
       { proposal: recorded.proposal, max_length: input.maxLength },
-      { signal: ctx.signal, requestId: ctx.requestId },
+      { signal: ctx.clientSignal, deadline: ctx.deadline, requestId: ctx.requestId },
     );
-    row.hermesAssessment = critique.text;
-    row.hermesModel = critique.model;
+    row.hermesAssessment = storableText(critique.text);
+    row.hermesModel = storableText(critique.model);
     row.hermesPromptTokens = critique.usage.prompt_tokens;
     row.hermesCompletionTokens = critique.usage.completion_tokens;
   } catch (err) {
-    row.hermesError =
-      err instanceof ApiError ? `${err.code}: ${err.message}` : "internal error during critique";
+    row.hermesError = storableOrNull(
+      err instanceof ApiError ? `${err.code}: ${err.message}` : "internal error during critique",
+    );
     row.timings = { ...row.timings, hermes_ms: elapsed(hermesStarted), total_ms: elapsed(started) };
-    await saveCritique(ctx, row).catch((dbErr: unknown) => {
-      ctx.logger.error(
-        { err: dbErr, transaction_id: row.transactionId },
-        "could not record the critique failure",
-      );
-    });
-    ctx.mirror.appendLog(toLogLine(row));
+    await saveCritique(ctx, row).then(
+      () => ctx.mirror.appendLog(toLogLine(row)),
+      (dbErr: unknown) => {
+        ctx.logger.error(
+          { err: describeError(dbErr), transaction_id: row.transactionId },
+          "could not record the critique failure",
+        );
+      },
+    );
     const reason = err instanceof ApiError ? err : undefined;
     throw new ApiError(
       reason?.code ?? "internal_error",
@@ -160,11 +169,15 @@ export async function proposeTradeAdjustments({
         phi3_proposal: row.phi3Proposal,
         hermes_assessment: null,
       },
-      { cause: err, status: reason?.status, headers: reason?.headers },
+      { cause: err, headers: reason?.headers },
     );
   }
   row.timings = { ...row.timings, hermes_ms: elapsed(hermesStarted), total_ms: elapsed(started) };
-  await saveCritique(ctx, row);
+  try {
+    await saveCritique(ctx, row);
+  } catch (err) {
+    await recordWriteFailure(ctx, row, err);
+  }
   ctx.mirror.appendLog(toLogLine(row));
   return {
     transactionId: row.transactionId,
@@ -174,24 +187,58 @@ export async function proposeTradeAdjustments({
 }
 
 async function saveCritique(ctx: ServiceContext, row: ProposalRow): Promise<void> {
-  try {
-    await ctx.db
-      .update(proposals)
-      .set({
-        hermesAssessment: row.hermesAssessment,
-        hermesModel: row.hermesModel,
-        hermesPromptTokens: row.hermesPromptTokens,
-        hermesCompletionTokens: row.hermesCompletionTokens,
-        hermesError: row.hermesError,
-        timings: row.timings,
-      })
-      .where(eq(proposals.transactionId, row.transactionId));
-  } catch (err) {
-    throw new ApiError(
-      "database_unavailable",
-      "Could not record the assessment.",
-      { transaction_id: row.transactionId },
-      { cause: err },
-    );
-  }
+  await ctx.db
+    .update(proposals)
+    .set({
+      hermesAssessment: row.hermesAssessment,
+      hermesModel: row.hermesModel,
+      hermesPromptTokens: row.hermesPromptTokens,
+      hermesCompletionTokens: row.hermesCompletionTokens,
+      hermesError: row.hermesError,
+      timings: row.timings,
+    })
+    .where(eq(proposals.transactionId, row.transactionId));
+}
+
+/**
+ * The assessment could not be written although the proposal is recorded: say so in the row
+ * (hermes_error, without the text that failed), mirror that, and answer an error that carries the
+ * transaction_id and the proposal, as when Hermes itself fails.
+ */
+async function recordWriteFailure(
+  ctx: ServiceContext,
+  row: ProposalRow,
+  err: unknown,
+): Promise<never> {
+  const why = describeError(err);
+  ctx.logger.error(
+    { err: why, request_id: ctx.requestId, transaction_id: row.transactionId },
+    "could not record the assessment",
+  );
+  const failed: ProposalRow = {
+    ...row,
+    hermesAssessment: null,
+    hermesError: `database_write_failed: the assessment could not be stored (${why.code ?? why.type})`,
+  };
+  const noted = await saveCritique(ctx, failed).then(
+    () => true,
+    (again: unknown) => {
+      ctx.logger.error(
+        { err: describeError(again), transaction_id: row.transactionId },
+        "could not record why the assessment is missing",
+      );
+      return false;
+    },
+  );
+  if (noted) ctx.mirror.appendLog(toLogLine(failed));
+  throw new ApiError(
+    "database_unavailable",
+    "Could not record the assessment. The proposal was recorded.",
+    {
+      transaction_id: row.transactionId,
+      phi3_proposal: row.phi3Proposal,
+      hermes_assessment: null,
+    },
+    { cause: err },
+  );
 }

@@ -1,5 +1,6 @@
 /** The seed's JSONL line shapes, shared by the export endpoint, the CLI and the Node mirror. */
 import type { FeedbackRow } from "../../db/schema/feedback.ts";
+import type { GenerationRow } from "../../db/schema/generations.ts";
 import type { ProposalRow } from "../../db/schema/proposals.ts";
 import { canonicalProposal } from "../../gpu-node/contract/index.ts";
 
@@ -39,6 +40,29 @@ export function toFeedbackLine(row: FeedbackRow): Record<string, unknown> {
     corrected_proposal: row.correctedProposal ? canonicalProposal(row.correctedProposal) : null,
     id: String(row.id),
     received_at: row.receivedAt.toISOString(),
+    request_id: row.requestId,
+  };
+}
+
+/** A generations export line: one /v1 completion that is not a trade proposal. */
+export function toGenerationLine(row: GenerationRow): Record<string, unknown> {
+  return {
+    id: `chatcmpl-${row.id}`,
+    timestamp: row.createdAt.toISOString(),
+    model: row.model,
+    node_model: row.nodeModel,
+    messages: row.messages,
+    response_format: row.responseFormat,
+    params: row.params,
+    output: row.output,
+    finish_reason: row.finishReason,
+    usage: {
+      prompt_tokens: row.promptTokens,
+      completion_tokens: row.completionTokens,
+      total_tokens: row.promptTokens + row.completionTokens,
+    },
+    stream: row.stream,
+    timings: row.timings,
     request_id: row.requestId,
   };
 }

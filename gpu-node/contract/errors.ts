@@ -10,16 +10,27 @@ export const ErrorCode = z.enum([
   "invalid_request",
   "invalid_json",
   "invalid_model_id",
+  /** The edge's /v1 (OpenAI) surface: a field with a bad value (OpenAI answers these with 400). */
+  "invalid_parameter",
+  /** The edge's /v1 surface: a field OpenAI defines that we refuse because ignoring it would
+   * change the answer (tools, logprobs, n > 1, ...), or a field OpenAI does not define. */
+  "unsupported_parameter",
+  /** The edge's /v1 surface: `model` names no model we serve. */
+  "model_not_found",
   "unauthorized",
+  "forbidden",
   "not_found",
   "method_not_allowed",
   "payload_too_large",
   "unsupported_media_type",
   "prompt_too_long",
   "budget_too_small",
+  /** json_schema is not a valid JSON Schema (2020-12). */
   "invalid_schema",
+  /** json_schema uses a keyword outside the structured-output subset (the body names it). */
   "unsupported_schema",
   "queue_full",
+  "too_many_requests",
   "model_not_loaded",
   "gpu_node_unavailable",
   "gpu_node_timeout",
@@ -37,7 +48,11 @@ export const ERROR_STATUS = {
   invalid_request: 422,
   invalid_json: 400,
   invalid_model_id: 400,
+  invalid_parameter: 400,
+  unsupported_parameter: 400,
+  model_not_found: 404,
   unauthorized: 401,
+  forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,
   payload_too_large: 413,
@@ -49,6 +64,7 @@ export const ERROR_STATUS = {
   /** json_schema uses a keyword outside the supported subset (the body names it). */
   unsupported_schema: 400,
   queue_full: 429,
+  too_many_requests: 429,
   model_not_loaded: 503,
   gpu_node_unavailable: 503,
   gpu_node_timeout: 504,

@@ -7,7 +7,7 @@
 import { z } from "zod";
 
 // ---------------------------------------------------------------------------------------------
-// The trade-proposal schema (contract.md). Every Phi-3 output satisfies it by construction.
+// The trade-proposal schema of the public API. Every Phi-3 output satisfies it by construction.
 // ---------------------------------------------------------------------------------------------
 
 /** The JSON Schema the seed used for guided decoding, verbatim. Key order matters: the grammar
@@ -64,6 +64,8 @@ export const Sampling = z
     /** 0 = greedy (the default). */
     temperature: z.number().min(0).max(2).optional(),
     top_p: z.number().gt(0).max(1).optional(),
+    /** Keep only the k most likely tokens; 0 (the default) keeps all. */
+    top_k: z.number().int().min(0).max(100_000).optional(),
     seed: z
       .number()
       .int()
@@ -229,6 +231,8 @@ export const ModelHealth = z.object({
   progress: z.number().min(0).max(1).optional(),
   /** Why loading failed, e.g. "model file not found: /models/x.gguf (run `npm run models:pull`)". */
   error: z.string().optional(),
+  /** Tokens the model's context holds (prompt + answer), when the node knows it. */
+  context_length: z.number().int().positive().optional(),
   /** Requests waiting + running / allowed. */
   queue: z
     .object({ running: z.number().int(), waiting: z.number().int(), capacity: z.number().int() })
@@ -258,6 +262,20 @@ export const GpuNodeHealth = z.object({
     })
     .optional(),
   models: z.object({ hermes: ModelHealth, phi3: ModelHealth }),
+  /** The worst-case VRAM plan computed at start-up (gpu-node/vram-plan.ts). */
+  vram_plan: z
+    .object({
+      items: z.array(z.object({ item: z.string(), mib: z.number(), basis: z.string() })),
+      total_mib: z.number(),
+      complete: z.boolean(),
+      unknown: z.array(z.string()).optional(),
+      budget_mib: z.number().optional(),
+      budget_source: z.enum(["VRAM_BUDGET_MIB", "card"]).optional(),
+      fits_budget: z.boolean().nullable(),
+      watchdog_threshold_mib: z.number(),
+      under_watchdog_threshold: z.boolean(),
+    })
+    .optional(),
   version: z.string(),
   uptime_s: z.number(),
 });
@@ -318,14 +336,3 @@ export const GPU_ROUTES = {
 export const REQUEST_ID_HEADER = "X-Request-Id";
 /** Milliseconds the caller will wait; the node aborts the work after it. */
 export const DEADLINE_HEADER = "X-Deadline-Ms";
-
-/** The seed's critique prompt (section /propose_trade_adjustments/). */
-export function critiquePrompt(proposal: TradeProposal): string {
-  return (
-    "The following trade adjustment was proposed by an AI assistant.\n" +
-    `Proposal: ${JSON.stringify(proposal)}\n` +
-    "Please critique this proposal. Consider its rationale, risk, and alignment with the " +
-    "stated confidence.\n" +
-    "Your assessment (provide a brief analysis and recommendation):"
-  );
-}

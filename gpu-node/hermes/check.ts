@@ -3,7 +3,7 @@
  *
  * llama.cpp aborts the whole process (GGML_ASSERT -> SIGABRT, which no try/catch stops) on some
  * broken files, e.g. a llama model without `feed_forward_length` or `attention.head_count`
- * (facts.md). Everything it needs is read here first with node-llama-cpp's own pure-JS GGUF
+ * (node-llama-cpp 3.22). Everything it needs is read here first with node-llama-cpp's own pure-JS GGUF
  * reader, and a bad file becomes an ordinary Error with a message that says what is wrong.
  */
 import { stat } from "node:fs/promises";
@@ -26,6 +26,9 @@ export interface CheckedGguf {
   name?: string;
   /** The context length the model was trained with. */
   trainedContextLength: number;
+  /** KV-cache bytes one context token takes with llama.cpp's default f16 cache:
+   * layers × KV heads × head size × 2 (K and V) × 2 bytes. */
+  kvBytesPerToken: number;
   fileSize: number;
   info: GgufFileInfo;
 }
@@ -177,10 +180,12 @@ export async function checkGgufFile(
   }
 
   const name = lookup(md, "general.name");
+  const layers = Number(lookup(archMd, "block_count"));
   return {
     architecture,
     name: typeof name === "string" ? name : undefined,
     trainedContextLength: Number(lookup(archMd, "context_length")),
+    kvBytesPerToken: layers * nHeadKv * (nEmbd / nHead) * 2 * 2,
     fileSize,
     info,
   };

@@ -1,24 +1,18 @@
 /**
  * Obtaining node-llama-cpp's `Llama` (the loaded llama.cpp binding) for a device choice.
  *
- * node-llama-cpp wants one `getLlama()` per process. Rather than a module singleton, the entry
- * file makes one `LlamaFactory` and passes it (or the `Llama` it gives) to whoever loads models;
- * tests make their own.
+ * node-llama-cpp wants one `getLlama()` per process. Hermes is its only user in the GPU node:
+ * loadHermes starts it (and its runtime disposes it), or takes one a caller already has (tests
+ * and benchmarks share one across several runtimes). No module singleton.
  */
 import { getLlama, type Llama, LlamaLogLevel } from "node-llama-cpp";
 import type { Logger } from "pino";
 import type { DeviceChoice } from "../runtime.ts";
 
-export interface LlamaFactoryOptions {
+export interface LlamaOptions {
   /** CPU threads; 0 = node-llama-cpp's default (max(4, cores), which oversubscribes small machines). */
   threads?: number;
   logger?: Logger;
-}
-
-export interface LlamaFactory {
-  /** The same `Llama` for the same choice, created on first use. */
-  get(choice: DeviceChoice): Promise<Llama>;
-  dispose(): Promise<void>;
 }
 
 function llamaLogger(logger: Logger | undefined) {
@@ -40,7 +34,7 @@ function llamaLogger(logger: Logger | undefined) {
  */
 export async function getLlamaForDevice(
   choice: DeviceChoice,
-  opts: LlamaFactoryOptions = {},
+  opts: LlamaOptions = {},
 ): Promise<Llama> {
   const common = {
     build: "never",
@@ -73,31 +67,4 @@ export async function getLlamaForDevice(
   }
   // Vulkan is excluded: "auto" means CUDA or CPU in this project.
   return getLlama({ ...common, gpu: { type: "auto", exclude: ["vulkan"] } });
-}
-
-export function createLlamaFactory(opts: LlamaFactoryOptions = {}): LlamaFactory {
-  const made = new Map<DeviceChoice, Promise<Llama>>();
-  return {
-    get(choice) {
-      let llama = made.get(choice);
-      if (!llama) {
-        llama = getLlamaForDevice(choice, opts);
-        // A failed start may be retried later (e.g. after a driver is fixed).
-        llama.catch(() => made.delete(choice));
-        made.set(choice, llama);
-      }
-      return llama;
-    },
-    async dispose() {
-      const all = [...made.values()];
-      made.clear();
-      for (const llama of all) {
-        try {
-          await (await llama).dispose();
-        } catch {
-          // A Llama that never started has nothing to dispose.
-        }
-      }
-    },
-  };
 }

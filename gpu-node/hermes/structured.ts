@@ -26,8 +26,6 @@
  */
 import { randomInt } from "node:crypto";
 import {
-  type ChatHistoryItem,
-  type ChatWrapper,
   type GgufFileInfo,
   type LlamaContextSequence,
   type LlamaModel,
@@ -42,7 +40,7 @@ import {
   type TokenizerInfo,
   type XGrammar,
 } from "../phi3/xgrammar.ts";
-import type { JsonGenerateInput, JsonResult } from "../runtime.ts";
+import type { GenerateControl, JsonGenerateInput, JsonResult } from "../runtime.ts";
 import {
   budgetTooSmall,
   type Constraint,
@@ -248,50 +246,36 @@ export class HermesStructured {
     return this.constraints.lease(schema);
   }
 
-  /** Prompt tokens of one chat turn (or a conversation) through the model's chat template. */
-  promptTokens(chatWrapper: ChatWrapper, input: JsonGenerateInput): Token[] {
-    const history: ChatHistoryItem[] = [];
-    const messages = input.messages ?? [{ role: "user" as const, content: input.prompt ?? "" }];
-    if (!messages.some((m) => m.role === "system")) {
-      history.push({ type: "system", text: input.systemPrompt ?? "" });
+  /** Throws 422 budget_too_small when `budget` is below the schema's minimum and 400
+   * prompt_too_long when the prompt and the budget exceed the context (before any token). */
+  check(promptTokens: number, contextSize: number, budget: number, constraint: Constraint): void {
+    if (constraint.minTokens > budget) throw budgetTooSmall(budget, constraint.minTokens);
+    if (promptTokens + budget > contextSize) {
+      throw new ServiceError(
+        "prompt_too_long",
+        `The prompt is ${promptTokens} tokens and max_tokens asks for ${budget}: ${promptTokens + budget} exceeds the context of ${contextSize} tokens.`,
+        { prompt_tokens: promptTokens, context_length: contextSize, max_length: budget },
+      );
     }
-    for (const m of messages) {
-      if (m.role === "system") history.push({ type: "system", text: m.content });
-      else if (m.role === "user") history.push({ type: "user", text: m.content });
-      else history.push({ type: "model", response: [m.content] });
-    }
-    history.push({ type: "model", response: [] });
-    const { contextText } = chatWrapper.generateContextState({ chatHistory: history });
-    return contextText.tokenize(this.model.tokenizer);
   }
 
   /**
-   * Generates one value on a fresh `sequence` (the caller owns it and gives it back). Throws
-   * 422 budget_too_small before any token when `maxTokens` is below the schema's minimum and
-   * 400 prompt_too_long when the prompt and the budget exceed the context.
+   * Generates one value on `sequence` (a pool sequence: the caller owns it and gives it back;
+   * the prefix its cache shares with the prompt is kept). `check` first. Each piece of the JSON
+   * text goes to `control.onText` as it is decided; aborting throws `control.aborted(tokens)`.
    */
   async generate(
     sequence: LlamaContextSequence,
     prompt: Token[],
     input: JsonGenerateInput,
     constraint: Constraint,
-    signal: AbortSignal,
+    control: GenerateControl & { aborted: (completionTokens: number) => Error },
   ): Promise<JsonResult> {
-    const { nfa, planner, grammar, minTokens } = constraint;
+    const { nfa, planner, grammar } = constraint;
     const budget = input.maxTokens;
-    signal.throwIfAborted();
-    if (minTokens > budget) throw budgetTooSmall(budget, minTokens);
-    if (prompt.length + budget > sequence.contextSize) {
-      throw new ServiceError(
-        "prompt_too_long",
-        `The prompt is ${prompt.length} tokens and max_tokens asks for ${budget}: ${prompt.length + budget} exceeds the context of ${sequence.contextSize} tokens.`,
-        {
-          prompt_tokens: prompt.length,
-          context_length: sequence.contextSize,
-          max_length: budget,
-        },
-      );
-    }
+    const { signal } = control;
+    this.check(prompt.length, sequence.contextSize, budget, constraint);
+    if (signal.aborted) throw control.aborted(0);
     const random = mulberry32(input.sampling?.seed ?? randomInt(2 ** 32));
     const temperature = input.sampling?.temperature ?? 0;
     const topP = input.sampling?.top_p;
@@ -301,12 +285,33 @@ export class HermesStructured {
     const generated: number[] = [];
     let finishReason: "stop" | "length" = "length";
     let state = nfa.initial();
+    // The text streams as its tokens are decided; the value's optional leading space is not text.
+    const decoder = new TextDecoder();
+    let raw = "";
+    const emit = (piece: string) => {
+      const text = raw === "" && piece.startsWith(" ") ? piece.slice(1) : piece;
+      if (text === "") return;
+      raw += text;
+      control.onText?.(text);
+    };
+    const write = (id: number) => {
+      generated.push(id);
+      emit(decoder.decode(bytes[id] as Uint8Array, { stream: true }));
+    };
+    // Keep the cached prefix; at least the prompt's last token is evaluated (for its logits).
+    const keep = Math.min(
+      sequence.compareContextTokens(prompt).firstDifferentIndex,
+      prompt.length - 1,
+    );
+    if (sequence.nextTokenIndex > keep) {
+      await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
+    }
     const matcher = await this.xgrammar.GrammarMatcher.createGrammarMatcher(grammar);
     try {
       // The first step evaluates the prompt; later ones the token chosen before.
-      let pending: Token[] = prompt;
+      let pending: Token[] = prompt.slice(keep);
       for (;;) {
-        signal.throwIfAborted();
+        if (signal.aborted) throw control.aborted(generated.length);
         if (nfa.isFinal(state)) {
           finishReason = "stop";
           break;
@@ -357,7 +362,7 @@ export class HermesStructured {
           // Out of room (or out of luck): finish along the plan; it fits by the invariant.
           for (const id of planner.plan(state).tokens) {
             if (!matcher.acceptToken(id)) throw new Error(`grammar refused planned token ${id}`);
-            generated.push(id);
+            write(id);
           }
           break;
         }
@@ -365,16 +370,14 @@ export class HermesStructured {
           throw new Error(`grammar refused token ${chosen.id} it allowed`);
         }
         state = chosen.next;
-        generated.push(chosen.id);
+        write(chosen.id);
         pending = [chosen.id as Token];
         if (generated.length >= budget) break;
       }
     } finally {
       matcher.dispose();
     }
-    const text = Buffer.concat(generated.map((id) => bytes[id] as Uint8Array));
-    let raw = new TextDecoder().decode(text);
-    if (raw.startsWith(" ")) raw = raw.slice(1);
+    emit(decoder.decode());
     const finished = performance.now();
     const prefill = promptMs ?? finished - started;
     return {

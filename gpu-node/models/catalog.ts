@@ -56,15 +56,30 @@ export function hasNvidiaGpu(): boolean {
   return existsSync("/proc/driver/nvidia/version");
 }
 
-/** Resolves PHI3_VARIANT: a short name ("cuda", "cpu") or a folder of the repository. */
-export function resolvePhi3Variant(value: string | undefined, gpu: boolean): string {
+/**
+ * The variant the GPU node loads by default: CUDA when PHI3_DEVICE is `cuda`, or `auto` with an
+ * NVIDIA driver; CPU otherwise. `models:pull`'s `auto` and the node's default folder both use it.
+ */
+export function phi3VariantForDevice(device: string | undefined, gpu: boolean): Phi3VariantName {
+  return device === "cuda" || (device !== "cpu" && gpu) ? "cuda" : "cpu";
+}
+
+/**
+ * Resolves PHI3_VARIANT: a short name ("cuda", "cpu") or a folder of the repository; `auto` (or
+ * unset) is the variant the GPU node will load with this PHI3_DEVICE on this machine.
+ */
+export function resolvePhi3Variant(
+  value: string | undefined,
+  gpu: boolean,
+  device: string | undefined = "auto",
+): string {
   if (value === undefined || value === "" || value === "auto") {
-    return gpu ? PHI3_VARIANTS.cuda : PHI3_VARIANTS.cpu;
+    return PHI3_VARIANTS[phi3VariantForDevice(device, gpu)];
   }
   if (value in PHI3_VARIANTS) return PHI3_VARIANTS[value as Phi3VariantName];
   if (!/^[\w.-]+(\/[\w.-]+)*$/.test(value) || value.split("/").includes("..")) {
     throw new Error(
-      `PHI3_VARIANT must be "cuda", "cpu", "auto" or a folder of ${PHI3_REPO} such as "${PHI3_VARIANTS.cuda}", got "${value}"`,
+      `PHI3_VARIANT must be "cuda", "cpu", "auto" or a folder of ${PHI3_REPO} such as "${PHI3_VARIANTS.cuda}"`,
     );
   }
   return value;
@@ -74,7 +89,7 @@ export function resolvePhi3Variant(value: string | undefined, gpu: boolean): str
 export function checkHermesQuant(value: string | undefined): string {
   const quant = value === undefined || value === "" ? DEFAULT_HERMES_QUANT : value;
   if (!/^[A-Za-z0-9_]+$/.test(quant)) {
-    throw new Error(`HERMES_QUANT must look like Q4_K_M, got "${quant}"`);
+    throw new Error("HERMES_QUANT must look like Q4_K_M (letters, digits and underscores)");
   }
   return quant.toUpperCase();
 }

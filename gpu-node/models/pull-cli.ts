@@ -3,12 +3,14 @@
  *
  * Downloads Hermes-3 (GGUF) and Phi-3-mini (ONNX) into MODELS_DIR, resuming partial downloads and
  * verifying checksums. Environment: MODELS_DIR, HERMES_QUANT, PHI3_VARIANT, HF_ENDPOINT, HF_TOKEN
- * (flags win over the environment). An entry file: the only place here that reads process.env.
+ * (flags win over the environment; .env is read). An entry file: it parses the environment once,
+ * with the schema below.
  */
-import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
+import { parseEnv } from "../contract/env.ts";
+import { loadEnvFile } from "../contract/env-file.ts";
 import {
   checkHermesQuant,
   HF_DEFAULT_ENDPOINT,
@@ -16,13 +18,15 @@ import {
   resolvePhi3Variant,
 } from "./catalog.ts";
 import { type PullItem, pullModels } from "./pull.ts";
+import { PullEnv } from "./pull-settings.ts";
 
 const USAGE = `Usage: npm run models:pull -- [options]
 
   --models-dir DIR      where models go (MODELS_DIR, default ./models)
   --quant QUANT         Hermes-3 GGUF quantization (HERMES_QUANT, default Q4_K_M)
   --phi3-variant V      cuda | cpu | auto | a folder of microsoft/Phi-3-mini-4k-instruct-onnx
-                        (PHI3_VARIANT, default auto: cuda with an NVIDIA driver, else cpu)
+                        (PHI3_VARIANT, default auto: what the GPU node loads, i.e. cuda with
+                        an NVIDIA driver or PHI3_DEVICE=cuda, cpu without one or with PHI3_DEVICE=cpu)
   --only hermes|phi3    fetch one model only
   -h, --help            this text
 
@@ -55,8 +59,8 @@ function progressPrinter(): (e: {
 }
 
 async function main(): Promise<number> {
-  if (existsSync(".env") && typeof process.loadEnvFile === "function") process.loadEnvFile(".env");
-  const env = (name: string) => (process.env[name] === "" ? undefined : process.env[name]);
+  loadEnvFile();
+  const env = parseEnv(PullEnv, process.env);
   const { values } = parseArgs({
     options: {
       "models-dir": { type: "string" },
@@ -74,13 +78,18 @@ async function main(): Promise<number> {
   if (values.only !== undefined && values.only !== "hermes" && values.only !== "phi3") {
     throw new Error(`--only must be "hermes" or "phi3", got "${values.only}"`);
   }
-  const modelsDir = resolve(values["models-dir"] ?? env("MODELS_DIR") ?? "./models");
-  const quant = checkHermesQuant(values.quant ?? env("HERMES_QUANT"));
+  const modelsDir = resolve(values["models-dir"] ?? env.MODELS_DIR);
+  const quant = checkHermesQuant(values.quant ?? env.HERMES_QUANT);
   const gpu = hasNvidiaGpu();
-  const variant = resolvePhi3Variant(values["phi3-variant"] ?? env("PHI3_VARIANT"), gpu);
-  const endpoint = env("HF_ENDPOINT") ?? HF_DEFAULT_ENDPOINT;
-  const token = env("HF_TOKEN");
-  const logger = pino({ level: env("LOG_LEVEL") ?? "info" });
+  // `auto`: the variant the GPU node will load (it reads PHI3_DEVICE from the same .env).
+  const variant = resolvePhi3Variant(
+    values["phi3-variant"] ?? env.PHI3_VARIANT,
+    gpu,
+    env.PHI3_DEVICE,
+  );
+  const endpoint = env.HF_ENDPOINT;
+  const token = env.HF_TOKEN;
+  const logger = pino({ level: env.LOG_LEVEL });
 
   const controller = new AbortController();
   process.once("SIGINT", () => {

@@ -2,7 +2,12 @@
  * One ONNX Runtime session over an onnxruntime-genai decoder export, and its KV cache contract:
  * feed `input_ids` + `attention_mask` (+ `position_ids` when the export has it) + the past K/V
  * of every layer; get `logits` and `present.N.key/value`, which become the next step's past.
- * The first past is a zero-length tensor (facts.md).
+ *
+ * Two kinds of run: a prefill (one sequence, its whole prompt, zero-length past) and a decode
+ * step (one new token for each row of a KvBatch). In a step, row b's attention-mask row has
+ * `lengths[b] + 1` ones then zeros: the export derives GroupQueryAttention's `seqlens_k` and
+ * `total_sequence_length` from it, and the op places and rotates each row's token by that
+ * length, so rows of different lengths share one run.
  */
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -11,12 +16,7 @@ import * as ort from "onnxruntime-node";
 import type { Logger } from "pino";
 import type { DeviceChoice } from "../runtime.ts";
 import { Phi3FolderError, type Phi3ModelConfig, PULL_HINT } from "./folder.ts";
-
-export interface KvCache {
-  /** Tokens the cache holds. */
-  length: number;
-  past: Record<string, ort.Tensor>;
-}
+import { KvBatch, type KvLayout, type KvType } from "./kv.ts";
 
 export interface DecoderOptions {
   device: DeviceChoice;
@@ -24,8 +24,6 @@ export interface DecoderOptions {
   threads: number;
   logger?: Logger;
 }
-
-type KvType = "float32" | "float16";
 
 /** IEEE half -> float, for exports whose logits are float16 (the CUDA ones). */
 function halfToFloat(h: number): number {
@@ -123,56 +121,95 @@ export class OnnxDecoder {
     return new OnnxDecoder(session, config, { kind }, kvType);
   }
 
-  emptyCache(): KvCache {
+  get layout(): KvLayout {
     const { numLayers, numKvHeads, headSize, names } = this.config;
-    const dims = [1, numKvHeads, 0, headSize];
-    const empty = () =>
-      this.kvType === "float16"
-        ? new ort.Tensor("float16", new Uint16Array(0), dims)
-        : new ort.Tensor("float32", new Float32Array(0), dims);
-    const past: Record<string, ort.Tensor> = {};
-    for (let l = 0; l < numLayers; l++) {
-      past[names.pastKey(l)] = empty();
-      past[names.pastValue(l)] = empty();
-    }
-    return { length: 0, past };
+    const pastNames: string[] = [];
+    for (let l = 0; l < numLayers; l++) pastNames.push(names.pastKey(l), names.pastValue(l));
+    return { type: this.kvType, kvHeads: numKvHeads, headSize, names: pastNames };
   }
 
-  /** Runs `ids` after what `cache` holds; updates the cache and returns the last position's
-   * logits. */
-  async forward(ids: readonly number[], cache: KvCache): Promise<Float32Array> {
-    const { names, numLayers } = this.config;
-    const total = cache.length + ids.length;
+  /** Runs a whole prompt (one sequence, empty past); returns its last position's logits and
+   * its cache as a one-row batch. */
+  async prefill(ids: readonly number[]): Promise<{ logits: Float32Array; cache: KvBatch }> {
+    const { names } = this.config;
+    const n = ids.length;
     const feeds: Record<string, ort.Tensor> = {
-      ...cache.past,
-      [names.inputIds]: new ort.Tensor("int64", BigInt64Array.from(ids, BigInt), [1, ids.length]),
-      [names.attentionMask]: new ort.Tensor("int64", new BigInt64Array(total).fill(1n), [1, total]),
+      ...KvBatch.empty(this.layout, 1).feeds(),
+      [names.inputIds]: new ort.Tensor("int64", BigInt64Array.from(ids, BigInt), [1, n]),
+      [names.attentionMask]: new ort.Tensor("int64", new BigInt64Array(n).fill(1n), [1, n]),
     };
     if (names.positionIds) {
-      const positions = BigInt64Array.from(ids, (_, i) => BigInt(cache.length + i));
-      feeds[names.positionIds] = new ort.Tensor("int64", positions, [1, ids.length]);
+      feeds[names.positionIds] = new ort.Tensor(
+        "int64",
+        BigInt64Array.from(ids, (_, i) => BigInt(i)),
+        [1, n],
+      );
     }
     const out = await this.session.run(feeds);
-    for (const tensor of Object.values(cache.past)) tensor.dispose();
-    const past: Record<string, ort.Tensor> = {};
-    for (let l = 0; l < numLayers; l++) {
-      past[names.pastKey(l)] = out[names.presentKey(l)] as ort.Tensor;
-      past[names.pastValue(l)] = out[names.presentValue(l)] as ort.Tensor;
+    const cache = new KvBatch(this.layout, this.presents(out), [n]);
+    const [logits] = this.lastLogits(out, 1);
+    return { logits: logits as Float32Array, cache };
+  }
+
+  /** One decode step: `tokens[b]` after row b of `batch`. Updates the batch (its tensors become
+   * the step's presents, each length grows by one) and returns each row's logits. */
+  async step(batch: KvBatch, tokens: readonly number[]): Promise<Float32Array[]> {
+    const { names } = this.config;
+    const rows = batch.rows;
+    if (tokens.length !== rows) throw new Error(`step: ${tokens.length} tokens for ${rows} rows`);
+    const width = batch.width + 1;
+    const mask = new BigInt64Array(rows * width);
+    batch.lengths.forEach((length, row) => {
+      mask.fill(1n, row * width, row * width + length + 1);
+    });
+    const feeds: Record<string, ort.Tensor> = {
+      ...batch.feeds(),
+      [names.inputIds]: new ort.Tensor("int64", BigInt64Array.from(tokens, BigInt), [rows, 1]),
+      [names.attentionMask]: new ort.Tensor("int64", mask, [rows, width]),
+    };
+    if (names.positionIds) {
+      feeds[names.positionIds] = new ort.Tensor(
+        "int64",
+        BigInt64Array.from(batch.lengths, BigInt),
+        [rows, 1],
+      );
     }
-    cache.past = past;
-    cache.length = total;
-    const logits = out[names.logits] as ort.Tensor;
+    const out = await this.session.run(feeds);
+    for (const tensor of batch.tensors) tensor.dispose();
+    batch.tensors = this.presents(out);
+    batch.lengths = batch.lengths.map((length) => length + 1);
+    return this.lastLogits(out, rows);
+  }
+
+  private presents(out: ort.InferenceSession.OnnxValueMapType): ort.Tensor[] {
+    const { names, numLayers } = this.config;
+    const tensors: ort.Tensor[] = [];
+    for (let l = 0; l < numLayers; l++) {
+      tensors.push(
+        out[names.presentKey(l)] as ort.Tensor,
+        out[names.presentValue(l)] as ort.Tensor,
+      );
+    }
+    return tensors;
+  }
+
+  /** Each row's logits at its last position (float16 logits converted). */
+  private lastLogits(out: ort.InferenceSession.OnnxValueMapType, rows: number): Float32Array[] {
+    const logits = out[this.config.names.logits] as ort.Tensor;
     const vocab = logits.dims[logits.dims.length - 1] as number;
     const seq = logits.dims.length === 3 ? (logits.dims[1] as number) : 1;
-    let last: Float32Array;
-    if (logits.type === "float16") {
-      const half = (logits.data as Uint16Array).subarray((seq - 1) * vocab, seq * vocab);
-      last = Float32Array.from(half, halfToFloat);
-    } else {
-      last = (logits.data as Float32Array).slice((seq - 1) * vocab, seq * vocab);
+    const result: Float32Array[] = [];
+    for (let row = 0; row < rows; row++) {
+      const start = (row * seq + seq - 1) * vocab;
+      if (logits.type === "float16") {
+        const half = (logits.data as Uint16Array).subarray(start, start + vocab);
+        result.push(Float32Array.from(half, halfToFloat));
+      } else {
+        result.push((logits.data as Float32Array).slice(start, start + vocab));
+      }
     }
     logits.dispose();
-    return last;
+    return result;
   }
 
   release(): Promise<void> {

@@ -1,286 +1,382 @@
 /**
- * Our generation loop (onnxruntime-genai has no Node binding): chat template, tokenize, prefill,
- * then decode token by token with the KV cache, each step masked by xgrammar and kept within
- * the token budget by the planner, so every result is a valid trade proposal by construction.
+ * Our generation loop with continuous batching (onnxruntime-genai has no Node binding): up to
+ * `parallel` sequences share one ONNX run per decode step (a batch dimension, one attention-mask
+ * row and KV-cache row per sequence; see decoder.ts and kv.ts), each with its own grammar
+ * matcher, budget planner position and sampler (sequence.ts). Sequences join and leave between
+ * steps:
+ *
+ * - a newcomer's prompt is prefilled alone, in its own run, between two decode steps; at most
+ *   one prefill per step (newcomers in arrival order), so a running sequence waits at most one
+ *   prefill per token;
+ * - a finished or cancelled sequence leaves at the next step boundary (cancelling one request
+ *   stops only its sequence, within one step);
+ * - rows from the end of the batch fill the leavers' places in place (KvBatch.compact); a
+ *   newcomer's cache is copied in beside the batch's (KvBatch.gather).
  */
 import { randomInt } from "node:crypto";
-import { TradeProposal } from "../contract/index.ts";
-import {
-  type GenerationTimings,
-  GpuNodeError,
-  type Phi3GenerateInput,
-  type Phi3Result,
-} from "../runtime.ts";
-import type { BudgetPlanner } from "../structured/budget.ts";
+import { ServiceError } from "../contract/errors.ts";
+import type { GenerateControl, Phi3Constraint, Phi3GenerateInput } from "../runtime.ts";
 import { budgetTooSmall } from "../structured/index.ts";
-import type { ByteNfa, StateSet } from "../structured/language.ts";
-import type { KvCache, OnnxDecoder } from "./decoder.ts";
+import type { OnnxDecoder } from "./decoder.ts";
 import type { Phi3ModelConfig } from "./folder.ts";
-import { createStepSampler, mulberry32 } from "./sampler.ts";
-import type { ChatFormatter, PromptTokenizer, Vocabulary } from "./vocab.ts";
-import { bitmaskAllows, type CompiledGrammar, type XGrammar } from "./xgrammar.ts";
+import { KvBatch } from "./kv.ts";
+import { mulberry32, TokenSampler } from "./sampler.ts";
+import { type RawGeneration, Sequence, type SequenceSetup } from "./sequence.ts";
+import type { PromptTokenizer, Vocabulary } from "./vocab.ts";
+import type { XGrammar } from "./xgrammar.ts";
 
-/** How often a step may refuse a sampled token (it would not leave room to close) before the
- * loop closes the object along the plan instead. */
-const MAX_REFUSALS_PER_STEP = 16;
+export type { RawGeneration } from "./sequence.ts";
 
 export interface GenerateOptions {
   /** false: no grammar mask and no budget plan, stop at an EOS id or the budget (for the
    * benchmark's comparison; the result may not be JSON). Default true. */
   constrained?: boolean;
-  /** false: recompute the whole sequence every step instead of using the KV cache (tests
-   * compare both). Default true. */
+  /** false: recompute the whole sequence every step instead of using the KV cache (a
+   * correctness reference; such a sequence runs alone, outside the batch). Default true. */
   kvCache?: boolean;
-}
-
-export interface RawGeneration {
-  /** The generated text (the optional leading space dropped when constrained). */
-  raw: string;
-  tokens: number[];
-  finishReason: "stop" | "length";
-  usage: { prompt_tokens: number; completion_tokens: number };
-  timings: GenerationTimings;
 }
 
 export interface EngineParts {
   config: Phi3ModelConfig;
   decoder: OnnxDecoder;
-  chat: ChatFormatter;
   tokenizer: PromptTokenizer;
   vocabulary: Vocabulary;
   xgrammar: XGrammar;
-  grammar: CompiledGrammar;
-  nfa: ByteNfa;
-  planner: BudgetPlanner;
+  /** The trade schema's constraint, used when a request brings none. */
+  constraint: Phi3Constraint;
+  /** Rows of a decode step. */
+  parallel: number;
 }
 
-/** A FIFO lock whose waiters can give up through their signal. */
-class Mutex {
-  private tail: Promise<void> = Promise.resolve();
+interface Request {
+  setup: SequenceSetup;
+  solo: boolean;
+  resolve: (result: RawGeneration) => void;
+  reject: (error: unknown) => void;
+  onAbort: () => void;
+}
 
-  async lock(signal: AbortSignal): Promise<() => void> {
-    let release!: () => void;
-    const mine = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const previous = this.tail;
-    this.tail = previous.then(() => mine);
-    if (signal.aborted) {
-      release();
-      throw signal.reason;
-    }
-    let onAbort: (() => void) | undefined;
-    try {
-      await Promise.race([
-        previous,
-        new Promise<never>((_, reject) => {
-          onAbort = () => reject(signal.reason);
-          signal.addEventListener("abort", onAbort, { once: true });
-        }),
-      ]);
-    } catch (error) {
-      // Our turn is skipped once the previous holder finishes.
-      previous.then(release, release);
-      throw error;
-    } finally {
-      if (onAbort) signal.removeEventListener("abort", onAbort);
-    }
-    return release;
-  }
+interface Running {
+  request: Request;
+  sequence: Sequence;
+  /** The token to feed at the next step. */
+  token: number;
+}
+
+/** Counters since load: ONNX runs and the rows they carried. */
+export interface EngineStats {
+  /** Prefill runs (one per admitted sequence, plus the kvCache: false recomputes). */
+  prefills: number;
+  /** Batched decode runs. */
+  steps: number;
+  /** Rows over all batched decode runs (steps × rows per step). */
+  stepRows: number;
 }
 
 export class Phi3Engine {
-  private readonly mutex = new Mutex();
+  readonly parallel: number;
+  readonly stats: EngineStats = { prefills: 0, steps: 0, stepRows: 0 };
   private readonly stopIds: ReadonlySet<number>;
   private readonly textLimit: number;
+  private readonly waiting: Request[] = [];
+  /** Batched sequences, in the batch's row order. */
+  private rows: Running[] = [];
+  private batch: KvBatch | undefined;
+  /** kvCache: false sequences, each recomputed alone every step. */
+  private solo: Running[] = [];
+  private loop: Promise<void> | undefined;
+  private readonly sampler: TokenSampler;
 
   constructor(private readonly parts: EngineParts) {
+    this.parallel = Math.max(1, parts.parallel);
     this.stopIds = new Set(parts.config.eosIds);
     // Ids past the tokenizer's vocabulary are padding of the logits, never chosen.
     this.textLimit = parts.vocabulary.tokens.reduce((max, t, id) => (t === "" ? max : id + 1), 0);
+    this.sampler = new TokenSampler(parts.vocabulary.tokens.length);
   }
 
-  /** Resolves when no generation runs (waits for the one in flight). */
+  /** Sequences running or waiting. */
+  get load(): number {
+    return this.rows.length + this.solo.length + this.waiting.length;
+  }
+
+  /** Resolves when nothing runs or waits. */
   async idle(): Promise<void> {
-    const release = await this.mutex.lock(new AbortController().signal);
-    release();
+    while (this.loop) await this.loop;
   }
 
   /** The fewest tokens any valid proposal needs (the smallest usable max_length). */
-  minimumTokens(): number {
-    return this.parts.planner.cost(this.parts.nfa.initial());
+  minimumTokens(constraint: Phi3Constraint = this.parts.constraint): number {
+    return constraint.planner.cost(constraint.nfa.initial());
   }
 
-  /** Formats and tokenizes a prompt as the model will see it. */
+  /** Tokenizes a prompt as the model will see it (chat frame, prompt as text). */
   promptTokens(prompt: string): number[] {
-    return this.parts.tokenizer.encode(this.parts.chat.format(prompt));
+    return this.parts.tokenizer.encodeChat(prompt);
   }
 
-  async generate(input: Phi3GenerateInput, signal: AbortSignal): Promise<Phi3Result> {
-    // Another schema's text is not a proposal: those callers use run() (generateRaw/generateJson).
-    if (input.constraint)
-      throw new Error("generate() is for trade proposals; use run() with a constraint");
-    const result = await this.run(input, signal, {});
-    const proposal = TradeProposal.parse(JSON.parse(result.raw));
-    return {
-      proposal,
-      raw: result.raw,
-      finishReason: result.finishReason,
-      usage: result.usage,
-      timings: result.timings,
-    };
-  }
-
-  async run(
+  /** Queues a generation; it joins the batch at the next step with a free row. */
+  run(
     input: Phi3GenerateInput,
-    signal: AbortSignal,
-    options: GenerateOptions,
+    control: GenerateControl,
+    options: GenerateOptions = {},
   ): Promise<RawGeneration> {
-    const release = await this.mutex.lock(signal);
+    const { signal } = control;
+    if (signal.aborted) return Promise.reject(signal.reason);
+    let setup: SequenceSetup;
     try {
-      return await this.runLocked(input, signal, options);
-    } finally {
-      release();
+      setup = this.setup(input, control, options);
+    } catch (error) {
+      return Promise.reject(error);
     }
+    return new Promise<RawGeneration>((resolve, reject) => {
+      const request: Request = {
+        setup,
+        solo: options.kvCache === false,
+        resolve,
+        reject,
+        onAbort: () => {
+          const i = this.waiting.indexOf(request);
+          if (i < 0) return;
+          this.waiting.splice(i, 1);
+          reject(signal.reason);
+        },
+      };
+      signal.addEventListener("abort", request.onAbort, { once: true });
+      this.waiting.push(request);
+      this.kick();
+    });
   }
 
-  private async runLocked(
+  private setup(
     input: Phi3GenerateInput,
-    signal: AbortSignal,
+    control: GenerateControl,
     options: GenerateOptions,
-  ): Promise<RawGeneration> {
-    const { config, decoder, vocabulary, xgrammar } = this.parts;
-    // The trade schema's grammar unless the request brings its own (structured output).
-    const { nfa, planner, grammar } = input.constraint ?? this.parts;
-    const constrained = options.constrained ?? true;
-    const useCache = options.kvCache ?? true;
+  ): SequenceSetup {
+    const { config, vocabulary } = this.parts;
     const budget = input.maxTokens;
-    signal.throwIfAborted();
-
-    const started = performance.now();
     const prompt = this.promptTokens(input.prompt);
     if (prompt.length + budget > config.contextLength) {
-      throw new GpuNodeError(
+      throw new ServiceError(
         "prompt_too_long",
-        400,
         `the prompt is ${prompt.length} tokens; with max_length ${budget} that exceeds the model's context of ${config.contextLength} tokens: shorten the prompt or lower max_length`,
         { prompt_tokens: prompt.length, context_length: config.contextLength, max_length: budget },
       );
     }
-    let state: StateSet = nfa.initial();
-    if (constrained) {
-      const minimum = planner.cost(state);
+    const constraint =
+      options.constrained === false ? undefined : (input.constraint ?? this.parts.constraint);
+    if (constraint) {
+      const minimum = this.minimumTokens(constraint);
       if (minimum > budget) {
+        // A request's own schema (structured output) speaks max_tokens; the trade schema's
+        // seed endpoint speaks max_length.
         if (input.constraint) throw budgetTooSmall(budget, minimum);
-        throw new GpuNodeError(
+        throw new ServiceError(
           "budget_too_small",
-          422,
           `max_length ${budget} is too small: the shortest valid proposal needs ${minimum} tokens`,
           { min_max_length: minimum },
         );
       }
     }
-
-    const temperature = input.sampling?.temperature ?? 0;
-    const params = { temperature, topP: input.sampling?.top_p ?? 1 };
-    const random = mulberry32(input.sampling?.seed ?? randomInt(2 ** 32));
-    const matcher = constrained
-      ? await xgrammar.GrammarMatcher.createGrammarMatcher(grammar)
-      : undefined;
-    const generated: number[] = [];
-    const text: Uint8Array[] = [];
-    let finishReason: "stop" | "length" = "length";
-    let cache: KvCache = decoder.emptyCache();
-    let promptMs = 0;
-    try {
-      let logits = await decoder.forward(prompt, cache);
-      promptMs = performance.now() - started;
-      for (;;) {
-        signal.throwIfAborted();
-        const remaining = budget - generated.length;
-        if (constrained && matcher) {
-          if (nfa.isFinal(state)) {
-            finishReason = "stop";
-            break;
-          }
-          const cost = planner.cost(state);
-          let chosen: { id: number; next: StateSet } | undefined;
-          let ended = false;
-          if (cost < remaining) {
-            const mask = await matcher.getNextTokenBitmask();
-            const sampler = createStepSampler(
-              logits,
-              this.textLimit,
-              (id) => bitmaskAllows(mask, id),
-              params,
-              random,
-            );
-            for (let tries = 0; tries < MAX_REFUSALS_PER_STEP && !chosen && !ended; tries++) {
-              const id = sampler.next();
-              if (id === undefined) break;
-              // An end-of-text id where the value may end (xgrammar allows it only there; e.g.
-              // after a number at the root, which could go on): the model chose to stop.
-              if (this.stopIds.has(id) && nfa.isComplete(state)) ended = true;
-              const bytes = vocabulary.bytes[id];
-              const next = bytes && nfa.advance(state, bytes);
-              // Keep room to close: after this token, the plan must fit in what is left.
-              if (next && planner.cost(next) <= remaining - 1) chosen = { id, next };
-            }
-          }
-          if (ended) {
-            finishReason = "stop";
-            break;
-          }
-          if (!chosen) {
-            // Out of room (or out of luck): finish along the plan; it fits by the invariant.
-            for (const id of planner.plan(state).tokens) {
-              if (!matcher.acceptToken(id)) throw new Error(`grammar refused planned token ${id}`);
-              generated.push(id);
-              text.push(vocabulary.bytes[id] as Uint8Array);
-            }
-            break;
-          }
-          if (!matcher.acceptToken(chosen.id)) {
-            throw new Error(`grammar refused token ${chosen.id} it allowed`);
-          }
-          state = chosen.next;
-          generated.push(chosen.id);
-          text.push(vocabulary.bytes[chosen.id] as Uint8Array);
-          if (nfa.isFinal(state)) {
-            finishReason = "stop";
-            break;
-          }
-        } else {
-          const id = createStepSampler(logits, this.textLimit, undefined, params, random).next();
-          if (id === undefined || this.stopIds.has(id)) {
-            finishReason = "stop";
-            break;
-          }
-          generated.push(id);
-          text.push(vocabulary.bytes[id] ?? new Uint8Array(0));
-        }
-        if (generated.length >= budget) break;
-        if (useCache) {
-          logits = await decoder.forward([generated[generated.length - 1] as number], cache);
-        } else {
-          cache = decoder.emptyCache();
-          logits = await decoder.forward([...prompt, ...generated], cache);
-        }
-      }
-    } finally {
-      matcher?.dispose();
-      for (const tensor of Object.values(cache.past)) tensor.dispose();
-    }
-    const bytes = Buffer.concat(text);
-    let raw = new TextDecoder().decode(bytes);
-    if (constrained && raw.startsWith(" ")) raw = raw.slice(1);
-    const finished = performance.now();
+    const sampling = input.sampling;
     return {
-      raw,
-      tokens: generated,
-      finishReason,
-      usage: { prompt_tokens: prompt.length, completion_tokens: generated.length },
-      timings: { prompt_ms: promptMs, generate_ms: finished - started - promptMs },
+      prompt,
+      budget,
+      constraint,
+      params: {
+        temperature: sampling?.temperature ?? 0,
+        topK: sampling?.top_k ?? 0,
+        topP: sampling?.top_p ?? 1,
+      },
+      random: mulberry32(sampling?.seed ?? randomInt(2 ** 32)),
+      control,
+      vocabulary,
+      textLimit: this.textLimit,
+      stopIds: this.stopIds,
+      sampler: this.sampler,
     };
+  }
+
+  private kick(): void {
+    if (this.loop) return;
+    this.loop = this.drive()
+      .catch((error: unknown) => this.failAll(error))
+      .finally(() => {
+        this.loop = undefined;
+        if (this.load > 0) this.kick();
+      });
+  }
+
+  private async drive(): Promise<void> {
+    while (this.load > 0) {
+      this.dropCancelled();
+      const next = this.waiting.length > 0 && this.active < this.parallel;
+      if (next) await this.admit(this.waiting.shift() as Request);
+      await this.step();
+    }
+  }
+
+  /** A bug in the loop itself: every caller gets the error, and the engine starts afresh. */
+  private failAll(error: unknown): void {
+    for (const r of [...this.rows, ...this.solo]) this.fail(r, error);
+    for (const request of this.waiting.splice(0)) {
+      request.setup.control.signal.removeEventListener("abort", request.onAbort);
+      request.reject(error);
+    }
+    if (this.batch) for (const t of this.batch.tensors) t.dispose();
+    this.rows = [];
+    this.solo = [];
+    this.batch = undefined;
+  }
+
+  private get active(): number {
+    return this.rows.length + this.solo.length;
+  }
+
+  /** Cancelled sequences leave: their callers get the signal's reason. */
+  private dropCancelled(): void {
+    const gone = (r: Running) => r.sequence.signal.aborted;
+    for (const r of this.solo.filter(gone)) this.fail(r, r.sequence.signal.reason);
+    this.solo = this.solo.filter((r) => !gone(r));
+    if (this.rows.some(gone))
+      this.keepRows(
+        this.rows.map((r) => !gone(r)),
+        (r) => this.fail(r, r.sequence.signal.reason),
+      );
+  }
+
+  private fail(running: Running, error: unknown): void {
+    running.sequence.discard();
+    running.request.reject(error);
+  }
+
+  private done(running: Running): void {
+    running.request.resolve(running.sequence.finish());
+  }
+
+  /** Keeps the rows marked true (in order), copying their caches into a new batch; `leave`
+   * is called for the others. */
+  private keepRows(keep: boolean[], leave: (r: Running) => void): void {
+    if (keep.every(Boolean)) return;
+    this.rows.forEach((r, row) => {
+      if (!keep[row]) leave(r);
+    });
+    const batch = this.batch;
+    if (!batch || !keep.some(Boolean)) {
+      if (batch) for (const t of batch.tensors) t.dispose();
+      this.batch = undefined;
+      this.rows = [];
+      return;
+    }
+    const stay = this.rows.filter((_, row) => keep[row]);
+    const longest = Math.max(...stay.map((r) => batch.lengths[this.rows.indexOf(r)] as number));
+    if (batch.width > 2 * longest + 16) {
+      // Much wider than needed (the longest rows left): copy into a narrower batch.
+      const from = this.rows.flatMap((_, row) => (keep[row] ? [{ batch, row }] : []));
+      this.batch = KvBatch.gather(this.parts.decoder.layout, from);
+      for (const t of batch.tensors) t.dispose();
+      this.rows = stay;
+      return;
+    }
+    const order = batch.compact(keep);
+    this.rows = order.map((row) => this.rows[row] as Running);
+  }
+
+  /** Prefills a newcomer alone and gives it a row (or finishes it, if its first token ends it). */
+  private async admit(request: Request): Promise<void> {
+    const { signal } = request.setup.control;
+    signal.removeEventListener("abort", request.onAbort);
+    if (signal.aborted) {
+      request.reject(signal.reason);
+      return;
+    }
+    let sequence: Sequence;
+    try {
+      sequence = await Sequence.create(request.setup, this.parts.xgrammar);
+    } catch (error) {
+      request.reject(error);
+      return;
+    }
+    try {
+      this.stats.prefills++;
+      const { logits, cache } = await this.parts.decoder.prefill(request.setup.prompt);
+      sequence.promptMs = performance.now() - sequence.started;
+      const token = await sequence.advance(logits);
+      const running: Running = { request, sequence, token: token ?? -1 };
+      if (token === undefined) {
+        this.done(running);
+      } else if (request.solo) {
+        this.solo.push(running);
+      } else {
+        const rows = this.rows.map((_, row) => ({ batch: this.batch as KvBatch, row }));
+        const old = this.batch;
+        this.batch = KvBatch.gather(this.parts.decoder.layout, [...rows, { batch: cache, row: 0 }]);
+        if (old) for (const t of old.tensors) t.dispose();
+        this.rows.push(running);
+      }
+      for (const t of cache.tensors) t.dispose();
+    } catch (error) {
+      sequence.discard();
+      request.reject(error);
+    }
+  }
+
+  /** One decode step for every running sequence: one run for the batch, then each sequence
+   * picks its next token. */
+  private async step(): Promise<void> {
+    if (this.rows.length > 0 && this.batch) {
+      let logits: Float32Array[];
+      this.stats.steps++;
+      this.stats.stepRows += this.rows.length;
+      try {
+        logits = await this.parts.decoder.step(
+          this.batch,
+          this.rows.map((r) => r.token),
+        );
+      } catch (error) {
+        this.keepRows(
+          this.rows.map(() => false),
+          (r) => this.fail(r, error),
+        );
+        logits = [];
+      }
+      if (logits.length > 0) {
+        const outcomes = await Promise.allSettled(
+          this.rows.map((r, row) => r.sequence.advance(logits[row] as Float32Array)),
+        );
+        const keep = outcomes.map((o, row) => {
+          const r = this.rows[row] as Running;
+          if (o.status === "rejected") return false;
+          if (o.value === undefined) return false;
+          r.token = o.value;
+          return true;
+        });
+        this.keepRows(keep, (r) => {
+          const row = this.rows.indexOf(r);
+          const outcome = outcomes[row];
+          if (outcome?.status === "rejected") this.fail(r, outcome.reason);
+          else this.done(r);
+        });
+      }
+    }
+    for (const r of [...this.solo]) {
+      try {
+        this.stats.prefills++;
+        const { logits, cache } = await this.parts.decoder.prefill([
+          ...r.request.setup.prompt,
+          ...r.sequence.generated,
+        ]);
+        for (const t of cache.tensors) t.dispose();
+        const token = await r.sequence.advance(logits);
+        if (token !== undefined) {
+          r.token = token;
+          continue;
+        }
+        this.done(r);
+      } catch (error) {
+        this.fail(r, error);
+      }
+      this.solo.splice(this.solo.indexOf(r), 1);
+    }
   }
 }

@@ -2,7 +2,7 @@
  * Loads @mlc-ai/web-xgrammar (xgrammar compiled to WASM) in Node.
  *
  * Its `lib/index.js` is a UMD bundle inside a `"type": "module"` package, so `import` fails in
- * Node (facts.md). A UMD bundle that sees a CommonJS `require` registers itself on the global
+ * Node. A UMD bundle that sees a CommonJS `require` registers itself on the global
  * object, so we give it `require` and `__filename` while it imports and initialises its WASM. Loaded once
  * per process (the WASM module is process-wide anyway); everything built from it is disposed by
  * its owner.

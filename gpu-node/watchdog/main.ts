@@ -3,10 +3,11 @@
  * `npm run watchdog -- --once`: one check, print the reading and the decision, restart nothing.
  * Settings: gpu-node/watchdog/settings.ts (WATCHDOG_*, DOCKER_HOST, LOG_LEVEL; .env is read).
  */
-import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import pino from "pino";
+import { loadEnvFile } from "../contract/env-file.ts";
 import { createDockerode, DockerodeRuntime } from "./docker.ts";
+import { serveMetrics, WatchdogMetrics } from "./metrics.ts";
 import { loadWatchdogSettings, type WatchdogSettings } from "./settings.ts";
 import { type CheckReport, Watchdog } from "./watchdog.ts";
 
@@ -14,7 +15,8 @@ const USAGE = `usage: npm run watchdog [-- --once]
   --once   one check: print the reading and the decision, never restart (exit 1 if the reading failed)
 Settings come from the environment (and .env): WATCHDOG_CONTAINER, WATCHDOG_INTERVAL_S,
 WATCHDOG_THRESHOLD_MIB, WATCHDOG_CONSECUTIVE, WATCHDOG_COOLDOWN_S, WATCHDOG_MAX_RESTARTS_PER_HOUR,
-WATCHDOG_EXEC_TIMEOUT_S, WATCHDOG_STOP_TIMEOUT_S, DOCKER_HOST, LOG_LEVEL.`;
+WATCHDOG_EXEC_TIMEOUT_S, WATCHDOG_STOP_TIMEOUT_S, WATCHDOG_METRICS_HOST, WATCHDOG_METRICS_PORT,
+DOCKER_HOST, LOG_LEVEL.`;
 
 function summary(report: CheckReport, settings: WatchdogSettings): string {
   const lines = [`container ${report.container}:`];
@@ -42,8 +44,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  // Node >= 20.12 reads .env itself; existing variables win over the file.
-  if (existsSync(".env") && typeof process.loadEnvFile === "function") process.loadEnvFile(".env");
+  loadEnvFile();
 
   const settings = loadWatchdogSettings(process.env);
   const logger = pino({ name: "vram-watchdog", level: settings.logLevel });
@@ -51,13 +52,24 @@ async function main(): Promise<number> {
   // the stop timeout, so leave room for it).
   const docker = createDockerode(settings.docker, (settings.stopTimeoutS + 60) * 1000);
   const runtime = new DockerodeRuntime(docker, logger);
-  const watchdog = new Watchdog({ runtime, settings, logger });
-
   if (values.once) {
+    const watchdog = new Watchdog({ runtime, settings, logger });
     const report = await watchdog.check({ dryRun: true });
     process.stdout.write(summary(report, settings));
     return report.reading.ok ? 0 : 1;
   }
+
+  const metrics = new WatchdogMetrics(settings);
+  const watchdog = new Watchdog({
+    runtime,
+    settings,
+    logger,
+    onReport: (report) => metrics.record(report),
+  });
+  const metricsServer =
+    settings.metrics.port === 0
+      ? undefined
+      : await serveMetrics(metrics.registry, { ...settings.metrics, logger });
 
   logger.info(
     {
@@ -68,6 +80,9 @@ async function main(): Promise<number> {
       cooldownS: settings.cooldownS,
       maxRestartsPerHour: settings.maxRestartsPerHour,
       docker: settings.docker,
+      metrics: metricsServer
+        ? `http://${settings.metrics.host}:${settings.metrics.port}/metrics`
+        : "off",
     },
     "VRAM watchdog started",
   );
@@ -79,6 +94,7 @@ async function main(): Promise<number> {
     });
   }
   await watchdog.run(stop.signal);
+  metricsServer?.close();
   return 0;
 }
 

@@ -3,8 +3,7 @@
  * (every 60 s, above 10.5 GB = 10500 MiB for 3 consecutive checks, container `llm-sidecar`).
  */
 import { z } from "zod";
-
-const LogLevel = z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
+import { LogLevel, parseEnv } from "../contract/env.ts";
 
 /** Where the Docker engine listens: a unix socket, or plain tcp (no TLS). */
 export type DockerEndpoint =
@@ -19,7 +18,7 @@ export function parseDockerHost(value: string): DockerEndpoint {
     return { kind: "tcp", host: url.hostname, port: Number(url.port || 2375) };
   }
   throw new Error(
-    `DOCKER_HOST must be unix:///path/to/docker.sock, /path/to/docker.sock or tcp://host:port (got ${JSON.stringify(value)})`,
+    "DOCKER_HOST must be unix:///path/to/docker.sock, /path/to/docker.sock or tcp://host:port",
   );
 }
 
@@ -54,6 +53,9 @@ export const WatchdogEnv = z.object({
         return z.NEVER;
       }
     }),
+  /** Where GET /metrics (Prometheus) listens; port 0 = no metrics listener. */
+  WATCHDOG_METRICS_HOST: z.string().min(1).default("127.0.0.1"),
+  WATCHDOG_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9102),
   LOG_LEVEL: LogLevel.default("info"),
 });
 
@@ -67,22 +69,16 @@ export interface WatchdogSettings {
   execTimeoutS: number;
   stopTimeoutS: number;
   docker: DockerEndpoint;
-  logLevel: z.infer<typeof LogLevel>;
+  metrics: { host: string; port: number };
+  logLevel: LogLevel;
 }
 
-/** Parses the environment; throws one error listing every bad variable. Empty strings count as unset. */
+/**
+ * Parses the environment; throws one SettingsError listing every bad variable. Empty strings
+ * count as unset.
+ */
 export function loadWatchdogSettings(env: Record<string, string | undefined>): WatchdogSettings {
-  const present = Object.fromEntries(
-    Object.entries(env).filter(([, value]) => value !== undefined && value !== ""),
-  );
-  const parsed = WatchdogEnv.safeParse(present);
-  if (!parsed.success) {
-    const problems = parsed.error.issues
-      .map((issue) => `${issue.path.join(".")}: ${issue.message}`)
-      .join("; ");
-    throw new Error(`invalid watchdog settings: ${problems}`);
-  }
-  const e = parsed.data;
+  const e = parseEnv(WatchdogEnv, env);
   return {
     container: e.WATCHDOG_CONTAINER,
     intervalS: e.WATCHDOG_INTERVAL_S,
@@ -93,6 +89,7 @@ export function loadWatchdogSettings(env: Record<string, string | undefined>): W
     execTimeoutS: e.WATCHDOG_EXEC_TIMEOUT_S,
     stopTimeoutS: e.WATCHDOG_STOP_TIMEOUT_S,
     docker: e.DOCKER_HOST,
+    metrics: { host: e.WATCHDOG_METRICS_HOST, port: e.WATCHDOG_METRICS_PORT },
     logLevel: e.LOG_LEVEL,
   };
 }

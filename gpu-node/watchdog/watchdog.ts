@@ -124,6 +124,8 @@ export interface WatchdogDeps {
   logger: Logger;
   /** Clock for the policy (cool-down, hourly cap), ms. */
   now?: () => number;
+  /** Called with every check's report (metrics). */
+  onReport?: (report: CheckReport) => void;
 }
 
 export class Watchdog {
@@ -192,6 +194,7 @@ export class Watchdog {
       if (outcome.confirmed) logger.warn(restartLine, `restarted ${container}`);
       else logger.error(restartLine, `restart of ${container} failed: ${outcome.error}`);
     }
+    this.deps.onReport?.(report);
     return report;
   }
 

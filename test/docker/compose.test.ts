@@ -6,7 +6,7 @@
  */
 import { execFile } from "node:child_process";
 import { accessSync, constants, readFileSync } from "node:fs";
-import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { promisify } from "node:util";
@@ -53,19 +53,21 @@ interface Service {
   group_add?: Array<string | number>;
   profiles?: string[];
   init?: boolean;
+  restart?: string;
 }
 interface ComposeConfig {
   services: Record<string, Service>;
   volumes?: Record<string, unknown>;
 }
 
+/** What the template leaves empty and the compose file requires. */
+const REQUIRED = { API_KEYS: "k", GPU_NODE_TOKEN: "t" };
+
 /** Copies docker/ into a scratch "repository" with a .env, as a user would have it. */
 async function scratchRepo(envExtra: Record<string, string>): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "compose-"));
-  await mkdir(join(dir, "docker"));
-  for (const name of await readdir("docker")) {
-    await copyFile(join("docker", name), join(dir, "docker", name));
-  }
+  // docker/.env is a link to ../.env: keep it a link, as written.
+  await cp("docker", join(dir, "docker"), { recursive: true, verbatimSymlinks: true });
   const extra = Object.entries(envExtra)
     .map(([key, value]) => `${key}=${value}\n`)
     .join("");
@@ -73,7 +75,7 @@ async function scratchRepo(envExtra: Record<string, string>): Promise<string> {
   return dir;
 }
 
-async function composeConfig(dir: string, quiet = false) {
+async function composeConfig(dir: string, quiet = false, profiles: string[] = []) {
   return run(
     dockerCompose ?? "docker-compose",
     [
@@ -81,6 +83,7 @@ async function composeConfig(dir: string, quiet = false) {
       join(dir, ".env"),
       "-f",
       join(dir, COMPOSE_FILE),
+      ...profiles.flatMap((p) => ["--profile", p]),
       "config",
       ...(quiet ? ["-q"] : []),
     ],
@@ -105,6 +108,8 @@ describe("docker/compose.yaml as written", () => {
       "COMPOSE_PROJECT_NAME",
       "HERMES_CTX",
       "API_KEYS",
+      "GPU_NODE_TOKEN",
+      "PHI3_DEVICE",
     ]);
     expect([...needed].filter((name) => !documented.has(name as string))).toEqual([]);
   });
@@ -144,7 +149,7 @@ describe.skipIf(skip)(
     });
 
     it("rejects a broken file (the validator is real)", async () => {
-      const bad = await scratchRepo({});
+      const bad = await scratchRepo(REQUIRED);
       try {
         await writeFile(join(bad, COMPOSE_FILE), `name: x\n${composeText}`);
         await expect(composeConfig(bad, true)).rejects.toThrow(/name/);
@@ -158,15 +163,23 @@ describe.skipIf(skip)(
       }
     });
 
-    it("has the five services and their named volumes", () => {
+    it("has the seven services and their named volumes", () => {
       expect(Object.keys(config.services).sort()).toEqual([
         "edge",
+        "grafana",
         "llm-sidecar",
         "models",
         "postgres",
+        "prometheus",
         "vram-watchdog",
       ]);
-      expect(Object.keys(config.volumes ?? {}).sort()).toEqual(["edge-data", "models", "pgdata"]);
+      expect(Object.keys(config.volumes ?? {}).sort()).toEqual([
+        "edge-data",
+        "grafana-data",
+        "models",
+        "pgdata",
+        "prometheus-data",
+      ]);
       for (const [name, service] of Object.entries(config.services)) {
         for (const target of Object.keys(service.depends_on ?? {})) {
           expect(config.services, `${name} depends on ${target}`).toHaveProperty(target);
@@ -226,7 +239,7 @@ describe.skipIf(skip)(
     });
 
     it("a renamed GPU container is renamed for the watchdog too", async () => {
-      const renamed = await scratchRepo({ WATCHDOG_CONTAINER: "gpu-box-1" });
+      const renamed = await scratchRepo({ ...REQUIRED, WATCHDOG_CONTAINER: "gpu-box-1" });
       try {
         const c = parse((await composeConfig(renamed)).stdout) as ComposeConfig;
         expect(c.services["llm-sidecar"]?.container_name).toBe("gpu-box-1");
@@ -236,12 +249,91 @@ describe.skipIf(skip)(
       }
     });
 
-    it("models: a one-shot outside the default profile that pulls into the models volume", () => {
-      const models = config.services.models;
-      expect(models?.profiles).toEqual(["models"]);
-      expect(models?.command).toEqual(["npm", "run", "models:pull"]);
-      expect(models?.volumes).toContain("models:/models:rw");
-      expect(models?.environment?.MODELS_DIR).toBe("/models");
+    it("monitoring: Prometheus and a provisioned Grafana under their own profile", async () => {
+      const c = parse((await composeConfig(dir, false, ["monitoring"])).stdout) as ComposeConfig;
+      const prom = c.services.prometheus;
+      const grafana = c.services.grafana;
+      expect(prom?.profiles).toEqual(["monitoring"]);
+      expect(grafana?.profiles).toEqual(["monitoring"]);
+      expect(prom?.volumes?.some((v) => v.endsWith(":/etc/prometheus/prometheus.yml:ro"))).toBe(
+        true,
+      );
+      expect(grafana?.volumes?.some((v) => v.endsWith(":/etc/grafana/provisioning:ro"))).toBe(true);
+      expect(grafana?.volumes?.some((v) => v.endsWith(":/var/lib/grafana/dashboards:ro"))).toBe(
+        true,
+      );
+      // Only the profile starts them (the other services have none, or "models").
+      for (const [name, service] of Object.entries(c.services)) {
+        if (name !== "prometheus" && name !== "grafana") {
+          expect(service.profiles ?? [], name).not.toContain("monitoring");
+        }
+      }
+      expect(c.services["vram-watchdog"]?.environment?.WATCHDOG_METRICS_HOST).toBe("0.0.0.0");
     });
+
+    it("models: a one-shot every `up` runs before the GPU node, with the node's GPU and .env", () => {
+      const models = config.services.models;
+      const gpu = config.services["llm-sidecar"];
+      expect(models?.profiles).toBeUndefined();
+      expect(models?.restart).toBe("no");
+      expect(models?.command).toEqual(["node", "--import", "tsx", "gpu-node/models/pull-cli.ts"]);
+      expect(models?.volumes).toContain("models:/models:rw");
+      expect(models?.environment?.MODELS_DIR).toBe(gpu?.environment?.MODELS_DIR);
+      // Same GPU and same PHI3_DEVICE: `auto` picks the variant the node loads (test/models/variant).
+      expect(models?.deploy).toEqual(gpu?.deploy);
+      expect(models?.environment?.PHI3_DEVICE).toBe(gpu?.environment?.PHI3_DEVICE);
+      expect(models?.image).toBe(gpu?.image);
+      expect(gpu?.depends_on).toEqual({
+        models: { condition: "service_completed_successfully" },
+      });
+    });
+
+    it("the seed's command, without --env-file, reads the repository's .env (docker/.env links to it)", async () => {
+      const seed = await scratchRepo({ ...REQUIRED, HERMES_CTX: "2048" });
+      try {
+        const { stdout } = await run(
+          dockerCompose ?? "docker-compose",
+          ["-f", "docker/compose.yaml", "config"],
+          { cwd: seed },
+        );
+        const c = parse(stdout) as ComposeConfig;
+        expect(c.services["llm-sidecar"]?.environment).toMatchObject({
+          GPU_NODE_TOKEN: "t",
+          HERMES_CTX: "2048",
+        });
+      } finally {
+        await rm(seed, { recursive: true, force: true });
+      }
+    });
+
+    it("edge: healthy means serving (a 503 from /health is unhealthy)", () => {
+      const test = config.services.edge?.healthcheck?.test ?? [];
+      expect(test.slice(-2)).toEqual([
+        "/app/docker/healthcheck.mjs",
+        "http://127.0.0.1:8000/health",
+      ]);
+    });
+
+    it.each([
+      [{}, "API_KEYS"],
+      [{ API_KEYS: "k" }, "GPU_NODE_TOKEN"],
+    ])(
+      "the template .env with %j stops at config time, once, saying to set %s",
+      async (extra, variable) => {
+        const bare = await scratchRepo(extra);
+        try {
+          const error = await composeConfig(bare, true).then(
+            () => undefined,
+            (err: { code: number; stderr: string }) => err,
+          );
+          expect(error?.code).toBe(1);
+          const lines = (error?.stderr ?? "").trim().split("\n");
+          expect(lines).toHaveLength(1);
+          expect(lines[0]).toContain(`set ${variable} in .env`);
+        } finally {
+          await rm(bare, { recursive: true, force: true });
+        }
+      },
+    );
   },
 );

@@ -10,7 +10,7 @@ import Ajv from "ajv";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TRADE_PROPOSAL_JSON_SCHEMA } from "../../gpu-node/contract/index.ts";
-import { writeTinyModels } from "../../gpu-node/models/tiny-cli.ts";
+import { writeTinyModels } from "../../gpu-node/models/tiny/cli.ts";
 import { TEST_DATABASE_URL } from "../support/db.ts";
 import { freePort, type Proc, startProcess, waitFor } from "../support/process.ts";
 

@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { feedbackItems, proposals } from "../../db/schema/index.ts";
 import {
@@ -179,5 +180,33 @@ describe.each(DB_KINDS)("selectExamples on %s", (kind) => {
       "NVDA",
     );
     expect(zero).toEqual([]);
+  });
+
+  it("finds the most similar correction across the whole age window, not only the recent pool", async () => {
+    const small = { ...settings, AUGMENT_SIMILARITY_POOL: 5 };
+    const ctx = { db: db.db, settings: small, clock: { now: () => now } };
+    // An old correction (25 of 30 days) that shares the most words with the new prompt...
+    const planted = await addCorrection(
+      "100",
+      "Lithium smelter outage and copper tariff: review the ALB trade stop",
+      "ALB",
+      25,
+    );
+    // ...behind more recent corrections than the pool holds, which share only common words.
+    for (let i = 0; i < 12; i++) {
+      await addCorrection(
+        String(200 + i),
+        `Review the trade stop for T${i}X after earnings`,
+        `T${i}X`,
+        1 + i / 10,
+      );
+    }
+    const prompt = "Copper tariff and a lithium smelter outage: review my SQM trade stop?";
+    const picked = await selectExamples(ctx, prompt);
+    expect(picked[0]?.id).toBe(planted);
+    // With the table analyzed (common words known), the same.
+    await db.db.execute(sql`analyze feedback_items`);
+    const again = await selectExamples(ctx, prompt);
+    expect(again[0]?.id).toBe(planted);
   });
 });

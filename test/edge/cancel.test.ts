@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import pino from "pino";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { type RunningEdge, startEdge } from "../../edge/node/server.ts";
+import { type RunningEdge, startEdge } from "../../edge/node-runtime/server.ts";
 import { type StandInGpuNode, startStandInGpuNode } from "../support/stand-in-gpu-node.ts";
 
 let dir: string;

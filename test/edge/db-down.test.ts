@@ -26,11 +26,41 @@ describe("database unavailable", () => {
     ],
     ["GET", "/feedback/phi3/export?kind=log", undefined],
     ["GET", "/feedback/phi3/export?kind=feedback", undefined],
+    ["GET", "/feedback/phi3/export?kind=generations", undefined],
   ])("%s %s answers 503 database_unavailable", async (method, path, body) => {
     const res = method === "POST" ? await h.post(path, body) : await h.request(path, { method });
     expect(res.status).toBe(503);
     expect(await res.json()).toMatchObject({ code: "database_unavailable" });
   });
+
+  it.each([
+    ["hermes", false],
+    ["hermes", true],
+    ["phi3", false],
+    ["phi3", true],
+  ])(
+    "/v1 %s (stream %s): 503 database_unavailable in OpenAI's shape, before any byte",
+    async (model, stream) => {
+      const res = await h.post("/v1/chat/completions", {
+        model,
+        messages: [{ role: "user", content: "AAPL?" }],
+        stream,
+      });
+      if (model === "phi3" || !stream) {
+        // phi3 reads past corrections first; hermes non-streamed records before answering.
+        expect(res.status).toBe(503);
+        expect(await res.json()).toMatchObject({ error: { code: "database_unavailable" } });
+        return;
+      }
+      // hermes streamed: the text went out, the record fails before the end: an error event, no [DONE].
+      expect(res.status).toBe(200);
+      const events = (await res.text()).split("\n\n").filter(Boolean);
+      expect(events).not.toContain("data: [DONE]");
+      expect(JSON.parse(events.at(-1)?.slice(6) ?? "")).toMatchObject({
+        error: { code: "database_unavailable" },
+      });
+    },
+  );
 
   it("Hermes text needs no database and still works; /health says the database is down", async () => {
     expect((await h.post("/generate/hermes/", { prompt: "hi" })).status).toBe(200);

@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { expect, it } from "vitest";
 import { EdgeSettingsSchema } from "../../edge/settings.ts";
+import { PullEnv } from "../../gpu-node/models/pull-settings.ts";
 import { EnvSchema as GpuNodeEnvSchema } from "../../gpu-node/settings.ts";
 import { WatchdogEnv } from "../../gpu-node/watchdog/settings.ts";
 
@@ -11,6 +12,7 @@ it.each([
   ["edge", Object.keys(EdgeSettingsSchema.shape)],
   ["gpu-node", Object.keys(GpuNodeEnvSchema.shape)],
   ["watchdog", Object.keys(WatchdogEnv.shape)],
+  ["models:pull", Object.keys(PullEnv.shape)],
 ])("documents every %s variable with a comment", (_service, names) => {
   for (const name of names) {
     const line = template.findIndex((l) => new RegExp(`^(# ?)?${name}=`).test(l));

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { feedbackItems, proposals } from "../../db/schema/index.ts";
+import { feedbackItems, generations, proposals } from "../../db/schema/index.ts";
 import { countExport, exportLines } from "../../edge/services/export.ts";
 import { createTestDatabase, DB_KINDS, type TestDatabase } from "../support/db.ts";
 
@@ -31,6 +31,20 @@ describe.each(DB_KINDS)("export in batches (%s)", (kind) => {
         timestamp: at(s),
         receivedAt: at(s),
       });
+      await db.db.insert(generations).values({
+        // Ids not in time order, so ties at one timestamp must be broken by id, not by insert.
+        id: `00000000-0000-4000-8000-00000000001${6 - i}`,
+        createdAt: at(s),
+        model: "hermes",
+        nodeModel: "m",
+        messages: [{ role: "user", content: `g${i}` }],
+        params: { max_tokens: 4 },
+        output: `o${i}`,
+        finishReason: "stop",
+        promptTokens: 1,
+        completionTokens: i,
+        stream: false,
+      });
     }
   });
   afterAll(async () => {
@@ -55,6 +69,14 @@ describe.each(DB_KINDS)("export in batches (%s)", (kind) => {
       expect(fb.map((l) => (l as { feedback_content: number }).feedback_content)).toEqual([
         0, 1, 2, 3, 4, 5, 6,
       ]);
+      const gen: { id: string; output: string; timestamp: string }[] = [];
+      for await (const line of exportLines(db.db, { kind: "generations", batchSize })) {
+        gen.push(line as (typeof gen)[number]);
+      }
+      // Oldest first; at the shared timestamp (p1..p3), by id: o3, o2, o1.
+      expect(gen.map((g) => g.output)).toEqual(["o0", "o3", "o2", "o1", "o4", "o5", "o6"]);
+      expect(new Set(gen.map((g) => g.id)).size).toBe(7);
+      expect(gen[0]?.id).toBe("chatcmpl-00000000-0000-4000-8000-000000000016");
     }
   });
 
@@ -66,5 +88,6 @@ describe.each(DB_KINDS)("export in batches (%s)", (kind) => {
     expect(lines).toHaveLength(3);
     expect(await countExport(db.db, { kind: "log", since })).toBe(3);
     expect(await countExport(db.db, { kind: "feedback" })).toBe(7);
+    expect(await countExport(db.db, { kind: "generations", since })).toBe(3);
   });
 });

@@ -5,7 +5,7 @@ import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FEEDBACK_FILE, LOG_FILE } from "../../edge/node/jsonl-mirror.ts";
+import { FEEDBACK_FILE, LOG_FILE } from "../../edge/node-runtime/jsonl-mirror.ts";
 import { freePort, startProcess, waitFor } from "../support/process.ts";
 import { type StandInGpuNode, startStandInGpuNode } from "../support/stand-in-gpu-node.ts";
 
@@ -57,8 +57,15 @@ describe("npm run start:edge", () => {
       );
       expect(proc.output()).not.toContain("COST looks extended");
       await proc.stop();
-      // The service itself shut down cleanly (npm above it dies of the signal).
-      expect(proc.output()).toContain("edge: stopped");
+      // The service itself shut down cleanly (npm above it dies of the signal), saying so in
+      // JSON lines like every other line it writes.
+      const shutdown = proc
+        .output()
+        .split("\n")
+        .filter((l) => /shutting down|stopped/.test(l));
+      expect(shutdown.length).toBeGreaterThanOrEqual(2);
+      for (const line of shutdown) expect(JSON.parse(line)).toMatchObject({ svc: "edge" });
+      expect(shutdown.map((l) => JSON.parse(l).msg)).toContain("stopped");
 
       const log = readFileSync(path.join(dataDir, LOG_FILE), "utf8").trim().split("\n");
       expect(log.map((l) => JSON.parse(l).transaction_id)).toEqual([tx]);
@@ -148,14 +155,17 @@ describe("npm run start:edge", () => {
   });
 
   it.each([
-    [{ HOST: "0.0.0.0", API_KEYS: "" }, /refusing to serve on HOST=0\.0\.0\.0 without API_KEYS/],
-    [{ PORT: "http" }, /invalid setting PORT="http"/],
+    [
+      { HOST: "0.0.0.0", API_KEYS: "" },
+      /^refusing to serve on a non-loopback HOST without API_KEYS/,
+    ],
+    [{ PORT: "http" }, /^invalid setting PORT: /],
   ])("refuses to start with %j, one clear line, exit 1", async (env, message) => {
     const proc = startProcess("npm", ["run", "--silent", "start:edge"], {
       DATA_DIR: path.join(dir, "refused"),
       ...env,
     });
-    const code = await proc.exited;
+    const { code } = await proc.exited;
     expect(code).toBe(1);
     const lines = proc
       .output()

@@ -56,3 +56,46 @@ describe("edge settings", () => {
     ).not.toThrow();
   });
 });
+
+describe("the GPU node's URL", () => {
+  it("follows GPU_NODE_PORT when GPU_NODE_URL is unset", () => {
+    expect(parseEdgeSettings({ GPU_NODE_PORT: "9101" }).GPU_NODE_URL).toBe("http://127.0.0.1:9101");
+    expect(parseEdgeSettings({ GPU_NODE_PORT: "", GPU_NODE_URL: "" }).GPU_NODE_URL).toBe(
+      "http://127.0.0.1:8001",
+    );
+  });
+
+  it("uses GPU_NODE_HOST when it names one address, loopback when the node binds them all", () => {
+    expect(parseEdgeSettings({ GPU_NODE_HOST: "10.0.0.7" }).GPU_NODE_URL).toBe(
+      "http://10.0.0.7:8001",
+    );
+    expect(parseEdgeSettings({ GPU_NODE_HOST: "::1", GPU_NODE_PORT: "9" }).GPU_NODE_URL).toBe(
+      "http://[::1]:9",
+    );
+    expect(parseEdgeSettings({ GPU_NODE_HOST: "0.0.0.0" }).GPU_NODE_URL).toBe(
+      "http://127.0.0.1:8001",
+    );
+  });
+
+  it("lets an explicit GPU_NODE_URL win", () => {
+    const s = parseEdgeSettings({ GPU_NODE_PORT: "9101", GPU_NODE_URL: "https://gpu.example.com" });
+    expect(s.GPU_NODE_URL).toBe("https://gpu.example.com");
+  });
+
+  it("cannot derive it from GPU_NODE_PORT=0 (any free port) and says what to set", () => {
+    expect(() => parseEdgeSettings({ GPU_NODE_PORT: "0" })).toThrow(/set GPU_NODE_URL/);
+    expect(() => parseEdgeSettings({ GPU_NODE_PORT: "x" })).toThrow(/GPU_NODE_PORT/);
+  });
+
+  it("never puts a setting's value in an error", () => {
+    const secret = "ftp://user:hunter2@secret-host.internal/x";
+    expect(() => parseEdgeSettings({ GPU_NODE_URL: secret })).toThrow(
+      /^invalid setting GPU_NODE_URL: /,
+    );
+    try {
+      parseEdgeSettings({ GPU_NODE_URL: secret });
+    } catch (err) {
+      expect((err as Error).message).not.toMatch(/hunter2|secret-host/);
+    }
+  });
+});

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
+import { ServiceError } from "../../gpu-node/contract/errors.ts";
 import {
   ErrorBody,
   GPU_ROUTES,
   MESSAGES,
   REQUEST_ID_HEADER,
 } from "../../gpu-node/contract/index.ts";
-import { GpuNodeError } from "../../gpu-node/runtime.ts";
 import { createHarness } from "./harness.ts";
 import { SAMPLE_PROPOSAL } from "./scripted-runtime.ts";
 
@@ -40,10 +40,10 @@ describe("GPU node app: errors", () => {
       "proposal.confidence",
     ],
     ["a JSON array", GPU_ROUTES.phi3Generate, [1, 2], ""],
-  ])("400 invalid_request for %s", async (_name, path, body, issuePath) => {
+  ])("422 invalid_request for %s", async (_name, path, body, issuePath) => {
     const h = createHarness();
     const res = await h.post(path, body);
-    expect(res.status).toBe(400);
+    expect(res.status).toBe(422);
     const error = await envelope(res);
     expect(error.code).toBe("invalid_request");
     const issues = error.issues as { path: string; message: string }[];
@@ -78,14 +78,14 @@ describe("GPU node app: errors", () => {
     expect((await envelope(res)).code).toBe("payload_too_large");
   });
 
-  it("400 for a malformed deadline header", async () => {
+  it("422 for a malformed deadline header", async () => {
     const h = createHarness();
     const res = await h.post(
       GPU_ROUTES.hermesGenerate,
       { prompt: "x", max_tokens: 5 },
       { headers: { "X-Deadline-Ms": "soon" } },
     );
-    expect(res.status).toBe(400);
+    expect(res.status).toBe(422);
     const error = await envelope(res);
     expect(error.code).toBe("invalid_request");
     expect(error.error).toContain("X-Deadline-Ms");
@@ -95,7 +95,9 @@ describe("GPU node app: errors", () => {
     const h = createHarness();
     const res = await h.get("/v1/nothing-here");
     expect(res.status).toBe(404);
-    expect((await envelope(res)).code).toBe("not_found");
+    const error = await envelope(res);
+    expect(error.code).toBe("not_found");
+    expect(error.error).toBe("No route for GET /v1/nothing-here.");
   });
 
   it("405 with Allow for a wrong method on a known route", async () => {
@@ -158,17 +160,17 @@ describe("GPU node app: errors", () => {
     expect(String(hermes.reason)).toContain("npm run models:pull");
   });
 
-  it("maps a runtime's GpuNodeError to its status, code and details", async () => {
+  it("maps a runtime's ServiceError to its code's status, code and details", async () => {
     const h = createHarness();
     const pending = h.post(GPU_ROUTES.hermesGenerate, { prompt: "long", max_tokens: 5 });
     (await h.hermes.script.nextCall()).fail(
-      new GpuNodeError("prompt_too_long", 413, "The prompt does not fit the context.", {
+      new ServiceError("prompt_too_long", "The prompt does not fit the context.", {
         prompt_tokens: 9000,
         context_size: 6144,
       }),
     );
     const res = await pending;
-    expect(res.status).toBe(413);
+    expect(res.status).toBe(400);
     expect(await envelope(res)).toMatchObject({
       code: "prompt_too_long",
       error: "The prompt does not fit the context.",

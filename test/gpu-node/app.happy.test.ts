@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
 import {
-  critiquePrompt,
   GPU_ROUTES,
   GpuNodeHealth,
   HermesGenerateResponse,
   Phi3GenerateResponse,
   REQUEST_ID_HEADER,
 } from "../../gpu-node/contract/index.ts";
+import { critiquePrompt } from "../../gpu-node/hermes/critique-prompt.ts";
 import { createHarness } from "./harness.ts";
 import { hermesResult, phi3Result, SAMPLE_PROPOSAL } from "./scripted-runtime.ts";
 
@@ -143,6 +143,35 @@ describe("GPU node app: happy paths", () => {
     const res = await h.app.request("http://gpu-node.test/v1/health", { method: "HEAD" });
     expect(res.status).toBe(200);
     expect(await res.text()).toBe("");
+  });
+
+  it("serves its own OpenAPI document at /v1/openapi.json with every route of the contract", async () => {
+    const h = createHarness({ token: "t0k" });
+    expect((await h.app.request("http://gpu-node.test/v1/openapi.json")).status).toBe(401);
+    const res = await h.get("/v1/openapi.json");
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, { requestBody?: unknown; responses: object }>>;
+    };
+    expect(doc.openapi).toBe("3.1.0");
+    for (const route of [
+      GPU_ROUTES.hermesGenerate,
+      GPU_ROUTES.hermesCritique,
+      GPU_ROUTES.phi3Generate,
+      GPU_ROUTES.hermesGenerateStream,
+      GPU_ROUTES.hermesCritiqueStream,
+      GPU_ROUTES.phi3GenerateStream,
+    ]) {
+      expect(doc.paths[route]?.post?.requestBody, route).toBeDefined();
+      expect(Object.keys(doc.paths[route]?.post?.responses ?? {})).toEqual(
+        expect.arrayContaining(["200", "422", "429", "503"]),
+      );
+    }
+    expect(doc.paths[GPU_ROUTES.health]?.get).toBeDefined();
+    expect(JSON.stringify(doc.paths[GPU_ROUTES.hermesGenerateStream])).toContain(
+      "application/x-ndjson",
+    );
   });
 
   it("replaces an unusable incoming request id with a fresh one", async () => {

@@ -6,7 +6,7 @@ import {
   GpuNodeHealth,
   HermesGenerateResponse,
 } from "../../gpu-node/contract/index.ts";
-import { RequestAbortedError } from "../../gpu-node/service/errors.ts";
+import { RequestAbortedError } from "../../gpu-node/lifecycle/request-signal.ts";
 import { createHarness, settle } from "./harness.ts";
 import { hermesResult, phi3Result } from "./scripted-runtime.ts";
 

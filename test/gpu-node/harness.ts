@@ -4,8 +4,8 @@
  */
 import { pino } from "pino";
 import { createGpuNodeApp } from "../../gpu-node/app.ts";
-import { Lifecycle } from "../../gpu-node/service/lifecycle.ts";
-import { createModelRegistry } from "../../gpu-node/service/registry.ts";
+import { Lifecycle } from "../../gpu-node/lifecycle/lifecycle.ts";
+import { createModelRegistry } from "../../gpu-node/lifecycle/registry.ts";
 import { ScriptedHermes, ScriptedPhi3 } from "./scripted-runtime.ts";
 
 export interface HarnessOptions {

@@ -5,6 +5,8 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGpuNodeApp } from "../../gpu-node/app.ts";
 import { GPU_ROUTES, GpuNodeHealth } from "../../gpu-node/contract/index.ts";
+import { loadModels } from "../../gpu-node/lifecycle/loader.ts";
+import { createModelRegistry } from "../../gpu-node/lifecycle/registry.ts";
 import type {
   HermesOptions,
   HermesRuntime,
@@ -12,8 +14,6 @@ import type {
   Phi3Options,
   Phi3Runtime,
 } from "../../gpu-node/runtime.ts";
-import { loadModels } from "../../gpu-node/service/loader.ts";
-import { createModelRegistry } from "../../gpu-node/service/registry.ts";
 import { settle } from "./harness.ts";
 import { ScriptedHermes, ScriptedPhi3 } from "./scripted-runtime.ts";
 
@@ -62,11 +62,12 @@ const settings = (hermesPath: string | null, phi3Path: string | null) => ({
     contextSize: 2048,
     gpu: "cpu" as const,
     parallel: 2,
+    kvBudgetMiB: undefined,
     threads: 1,
     systemPrompt: "s",
     queueMax: 4,
   },
-  phi3: { modelDir: phi3Path, device: "cpu" as const, threads: 1, queueMax: 4 },
+  phi3: { modelDir: phi3Path, device: "cpu" as const, threads: 1, parallel: 2, queueMax: 4 },
 });
 
 function setup(hermesPath: string | null, phi3Path: string | null) {
@@ -125,7 +126,12 @@ describe("background loading and health", () => {
       parallel: 2,
       threads: 1,
     });
-    expect(t.phi3.calls[0]?.options).toEqual({ modelDir: phi3Dir, device: "cpu", threads: 1 });
+    expect(t.phi3.calls[0]?.options).toEqual({
+      modelDir: phi3Dir,
+      device: "cpu",
+      threads: 1,
+      parallel: 2,
+    });
 
     t.hermes.calls[0]?.load.onProgress?.({ fraction: 0.5, phase: "loading weights" });
     let health = await t.health();

@@ -9,20 +9,48 @@ import {
   Phi3GenerateResponse,
   TradeProposal,
 } from "../../gpu-node/contract/index.ts";
-import { writeTinyHermes } from "../../gpu-node/models/gguf.ts";
-import { writeTinyPhi3 } from "../../gpu-node/models/tiny-phi3.ts";
-import { type RunningNode, startGpuNode } from "./process-helpers.ts";
+import { StreamEvent } from "../../gpu-node/contract/stream.ts";
+import { writeTinyHermes } from "../../gpu-node/models/tiny/hermes.ts";
+import { writeTinyPhi3 } from "../../gpu-node/models/tiny/phi3.ts";
+import { type RunningNode, startGpuNode } from "../support/gpu-node-process.ts";
 
 const TOKEN = "tiny-models-token";
 let dir: string;
 let node: RunningNode;
 
-async function call(path: string, body?: unknown) {
+async function call(path: string, body?: unknown, signal?: AbortSignal) {
   return fetch(`${node.baseUrl}${path}`, {
     method: body === undefined ? "GET" : "POST",
     headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json" },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    ...(signal ? { signal } : {}),
   });
+}
+
+/** Reads an NDJSON stream to its end, or until `stopAfter` text events (then cancels it). */
+async function readStream(res: Response, stopAfter = Number.POSITIVE_INFINITY) {
+  expect(res.status).toBe(200);
+  const reader = res.body?.getReader();
+  if (!reader) throw new Error("no body");
+  const decoder = new TextDecoder();
+  const events: StreamEvent[] = [];
+  let buffered = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffered += decoder.decode(value, { stream: true });
+    let newline = buffered.indexOf("\n");
+    while (newline >= 0) {
+      events.push(StreamEvent.parse(JSON.parse(buffered.slice(0, newline))));
+      buffered = buffered.slice(newline + 1);
+      newline = buffered.indexOf("\n");
+    }
+    if (events.filter((e) => e.type === "text").length >= stopAfter) {
+      await reader.cancel();
+      break;
+    }
+  }
+  return events;
 }
 
 beforeAll(async () => {
@@ -36,6 +64,8 @@ beforeAll(async () => {
     HERMES_GPU: "cpu",
     HERMES_CTX: "1024",
     HERMES_THREADS: "1",
+    HERMES_PARALLEL: "4",
+    HERMES_QUEUE_MAX: "16",
     PHI3_MODEL_DIR: join(dir, "phi3", "tiny"),
     PHI3_DEVICE: "cpu",
     PHI3_THREADS: "1",
@@ -90,6 +120,63 @@ describe("the GPU node process with tiny real models", () => {
     expect(res.status).toBe(200);
     const body = Phi3GenerateResponse.parse(await res.json());
     expect(TradeProposal.parse(JSON.parse(body.raw))).toEqual(body.proposal);
+  });
+
+  it("8 concurrent clients on HERMES_PARALLEL=4: no 5xx, every request answered", async () => {
+    const statuses: number[] = [];
+    await Promise.all(
+      [0, 1, 2, 3, 4, 5, 6, 7].map(async (c) => {
+        for (let r = 0; r < 3; r++) {
+          const res = await call(GPU_ROUTES.hermesGenerate, {
+            prompt: `client ${c}, request ${r}`,
+            max_tokens: 8 + c,
+          });
+          statuses.push(res.status);
+          if (res.status === 200) HermesGenerateResponse.parse(await res.json());
+          else await res.body?.cancel();
+        }
+      }),
+    );
+    expect(statuses).toHaveLength(24);
+    expect(statuses.filter((s) => s >= 500)).toEqual([]);
+    // Queue room is 16: nothing is refused either.
+    expect(statuses.every((s) => s === 200)).toBe(true);
+  });
+
+  it("streams: pieces add up to the final text; a cancelled one of four leaves the other three", async () => {
+    const body = (i: number) => ({ prompt: `stream ${i}`, max_tokens: 200 });
+    const [cancelled, ...rest] = await Promise.all(
+      [0, 1, 2, 3].map(async (i) => {
+        const res = await call(GPU_ROUTES.hermesGenerateStream, body(i));
+        return readStream(res, i === 0 ? 2 : Number.POSITIVE_INFINITY);
+      }),
+    );
+    expect(cancelled?.every((e) => e.type === "text")).toBe(true);
+    for (const events of rest) {
+      const done = events.at(-1);
+      expect(done?.type).toBe("done");
+      const response = HermesGenerateResponse.parse(done?.type === "done" ? done.response : {});
+      const text = events.flatMap((e) => (e.type === "text" ? [e.text] : [])).join("");
+      expect(text).toBe(response.text);
+      expect(response.usage.completion_tokens).toBe(200);
+    }
+    // The cancelled generation was stopped (logged), and its sequence serves again.
+    const until = Date.now() + 10_000;
+    while (!/Client disconnected; generation stopped/.test(node.stdout()) && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(node.stdout()).toMatch(/Client disconnected; generation stopped/);
+    const health = GpuNodeHealth.parse(await (await call(GPU_ROUTES.health)).json());
+    expect(health.models.hermes.queue).toMatchObject({ running: 0, waiting: 0 });
+  });
+
+  it("the Phi-3 stream's pieces add up to its raw JSON", async () => {
+    const events = await readStream(
+      await call(GPU_ROUTES.phi3GenerateStream, { prompt: "AAPL long", max_tokens: 64 }),
+    );
+    const done = events.at(-1);
+    const response = Phi3GenerateResponse.parse(done?.type === "done" ? done.response : {});
+    expect(events.flatMap((e) => (e.type === "text" ? [e.text] : [])).join("")).toBe(response.raw);
   });
 
   it("exits 0 on SIGTERM after disposing the models", async () => {

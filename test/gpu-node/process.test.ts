@@ -3,7 +3,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ErrorBody, GPU_ROUTES, GpuNodeHealth } from "../../gpu-node/contract/index.ts";
-import { logLines, type RunningNode, spawnGpuNode, startGpuNode } from "./process-helpers.ts";
+import {
+  logLines,
+  type RunningNode,
+  spawnGpuNode,
+  startGpuNode,
+} from "../support/gpu-node-process.ts";
 
 const TOKEN = "process-test-token";
 let dir: string;

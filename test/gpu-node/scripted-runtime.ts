@@ -1,14 +1,17 @@
 /**
- * Scripted stand-ins for the model runtimes, for the service's queue, abort and HTTP behaviour.
- * Each generate() call waits until the test finishes it, and rejects when its signal aborts, as
- * the real runtimes do. (Real model tests live with the runtimes.)
+ * Scripted stand-ins for the model runtimes, for the scheduler's, abort and HTTP behaviour.
+ * Each generate() call waits until the test finishes it (and may send text pieces first through
+ * `call.text`), and rejects when its signal aborts, as the real runtimes do. (Real model tests
+ * live with the runtimes.)
  */
 import type { TradeProposal } from "../../gpu-node/contract/index.ts";
 import type {
+  GenerateControl,
   HermesGenerateInput,
   HermesResult,
   HermesRuntime,
   Phi3GenerateInput,
+  Phi3RawResult,
   Phi3Result,
   Phi3Runtime,
 } from "../../gpu-node/runtime.ts";
@@ -16,6 +19,8 @@ import type {
 export interface ScriptedCall<I, R> {
   input: I;
   signal: AbortSignal;
+  /** Sends a piece of text to the caller's onText, as a streaming runtime does. */
+  text(piece: string): void;
   finish(result: R): void;
   fail(error: unknown): void;
 }
@@ -29,7 +34,7 @@ class Script<I, R> {
   /** Answer every call at once with this, when set. */
   autoReply: ((input: I) => R) | undefined;
 
-  run(input: I, signal: AbortSignal): Promise<R> {
+  run(input: I, { signal, onText }: GenerateControl): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       let done = false;
       const settle = (fn: () => void) => {
@@ -45,6 +50,9 @@ class Script<I, R> {
       const call: ScriptedCall<I, R> = {
         input,
         signal,
+        text: (piece) => {
+          if (!done) onText?.(piece);
+        },
         finish: (result) => settle(() => resolve(result)),
         fail: (error) => settle(() => reject(error)),
       };
@@ -110,8 +118,8 @@ export class ScriptedHermes implements HermesRuntime {
     readonly modelName = "scripted-hermes",
   ) {}
 
-  generate(input: HermesGenerateInput, signal: AbortSignal): Promise<HermesResult> {
-    return this.script.run(input, signal);
+  generate(input: HermesGenerateInput, control: GenerateControl): Promise<HermesResult> {
+    return this.script.run(input, control);
   }
 
   async vram() {
@@ -130,13 +138,23 @@ export class ScriptedPhi3 implements Phi3Runtime {
   constructor(
     readonly device: { kind: "cuda" | "cpu"; name?: string } = { kind: "cpu" },
     readonly modelName = "scripted-phi3",
+    readonly parallel = 1,
   ) {}
 
-  generate(input: Phi3GenerateInput, signal: AbortSignal): Promise<Phi3Result> {
-    return this.script.run(input, signal);
+  generate(input: Phi3GenerateInput, control: GenerateControl): Promise<Phi3Result> {
+    return this.script.run(input, control);
+  }
+
+  async generateRaw(input: Phi3GenerateInput, control: GenerateControl): Promise<Phi3RawResult> {
+    const { proposal: _, ...raw } = await this.generate(input, control);
+    return { ...raw, tokens: [] };
   }
 
   async dispose() {
     this.disposed = true;
+  }
+
+  [Symbol.asyncDispose]() {
+    return this.dispose();
   }
 }

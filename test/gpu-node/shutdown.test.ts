@@ -3,7 +3,7 @@ import { serve } from "@hono/node-server";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { ErrorBody, GPU_ROUTES, HermesGenerateResponse } from "../../gpu-node/contract/index.ts";
-import { shutdownGracefully } from "../../gpu-node/service/shutdown.ts";
+import { shutdownGracefully } from "../../gpu-node/lifecycle/shutdown.ts";
 import { createHarness } from "./harness.ts";
 import { hermesResult } from "./scripted-runtime.ts";
 

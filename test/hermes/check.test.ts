@@ -5,13 +5,12 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkGgufFile, ModelFileError } from "../../gpu-node/hermes/check.ts";
+import { encodeGguf, gv } from "../../gpu-node/models/tiny/gguf-writer.ts";
 import {
-  encodeGguf,
   type GgufParts,
-  gv,
   tinyHermesGguf,
   tinyHermesParts,
-} from "../../gpu-node/models/gguf.ts";
+} from "../../gpu-node/models/tiny/hermes.ts";
 
 let dir: string;
 beforeAll(async () => {
@@ -57,7 +56,7 @@ describe("checkGgufFile", () => {
     expect(checked).toMatchObject({
       architecture: "llama",
       name: "hermes-tiny",
-      trainedContextLength: 4096,
+      trainedContextLength: 131_072,
     });
   });
 

@@ -7,7 +7,7 @@ import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_HERMES_FILE, HERMES_REPO, PHI3_REPO } from "../../gpu-node/models/catalog.ts";
-import { tinyHermesGguf } from "../../gpu-node/models/gguf.ts";
+import { tinyHermesGguf } from "../../gpu-node/models/tiny/hermes.ts";
 import { type FakeHub, startFakeHub } from "./hub-server.ts";
 
 const run = promisify(execFile);
@@ -29,7 +29,7 @@ describe("models:tiny", () => {
     const first = await run(process.execPath, [
       "--import",
       "tsx",
-      cli("tiny-cli.ts"),
+      cli("tiny/cli.ts"),
       "--out",
       out("a"),
       "--seed",
@@ -38,7 +38,7 @@ describe("models:tiny", () => {
     await run(process.execPath, [
       "--import",
       "tsx",
-      cli("tiny-cli.ts"),
+      cli("tiny/cli.ts"),
       "--out",
       out("b"),
       "--seed",
@@ -59,7 +59,7 @@ describe("models:tiny", () => {
 
   it("refuses a bad seed", async () => {
     await expect(
-      run(process.execPath, ["--import", TSX, cli("tiny-cli.ts"), "--out", dir, "--seed", "x"]),
+      run(process.execPath, ["--import", TSX, cli("tiny/cli.ts"), "--out", dir, "--seed", "x"]),
     ).rejects.toMatchObject({ stderr: expect.stringContaining("--seed must be an integer") });
   });
 });

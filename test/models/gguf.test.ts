@@ -3,14 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gguf } from "@huggingface/gguf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { encodeGguf, gv } from "../../gpu-node/models/tiny/gguf-writer.ts";
 import {
   CHATML_TEMPLATE,
-  encodeGguf,
-  gv,
   TINY_HERMES_SHAPE,
   tinyLlamaVocab,
   writeTinyHermes,
-} from "../../gpu-node/models/gguf.ts";
+} from "../../gpu-node/models/tiny/hermes.ts";
 
 let dir: string;
 beforeAll(async () => {

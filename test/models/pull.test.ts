@@ -12,8 +12,8 @@ import {
   PHI3_REPO,
   PHI3_VARIANTS,
 } from "../../gpu-node/models/catalog.ts";
-import { tinyHermesGguf } from "../../gpu-node/models/gguf.ts";
 import { ChecksumError, type PullOptions, pullModels } from "../../gpu-node/models/pull.ts";
+import { tinyHermesGguf } from "../../gpu-node/models/tiny/hermes.ts";
 import { type FakeHub, startFakeHub } from "./hub-server.ts";
 
 const hermesQ4 = tinyHermesGguf({ seed: 5 });

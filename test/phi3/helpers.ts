@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Ajv } from "ajv";
 import { TRADE_PROPOSAL_JSON_SCHEMA } from "../../gpu-node/contract/index.ts";
-import { writeTinyPhi3 } from "../../gpu-node/models/tiny-phi3.ts";
+import { writeTinyPhi3 } from "../../gpu-node/models/tiny/phi3.ts";
 
 export interface TinyFolder {
   dir: string;

@@ -45,6 +45,12 @@ describe("xgrammar masks vs our automaton on the model's vocabulary", () => {
     await folder?.remove();
   });
 
+  it("treat `</s>` (id 2, not special in the vocabulary) as no text", () => {
+    expect(vocabulary.tokens[2]).toBe("</s>");
+    expect(vocabulary.specialIds.has(2)).toBe(true);
+    expect(vocabulary.bytes[2]).toBeUndefined();
+  });
+
   it("allow the same tokens at every step of sampled walks through the language", async () => {
     const xg = await loadXGrammar();
     const planner = new BudgetPlanner(nfa, vocabulary);
@@ -71,6 +77,8 @@ describe("xgrammar masks vs our automaton on the model's vocabulary", () => {
         ).toEqual([]);
         expect(ours.filter((id) => !theirs.includes(id))).toEqual([]);
         for (const id of theirs) expect(vocabulary.specialIds.has(id)).toBe(false);
+        // `</s>` is a plain token of the vocabulary, but never text.
+        expect(theirs).not.toContain(2);
         checkedSteps++;
         // Walk on: mostly random allowed tokens, sometimes the closing plan (to reach the end).
         seed = (seed * 1103515245 + 12345) % 2 ** 31;

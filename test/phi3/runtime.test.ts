@@ -2,12 +2,13 @@ import { cp, mkdtemp, rm, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ServiceError } from "../../gpu-node/contract/errors.ts";
 import { TradeProposal } from "../../gpu-node/contract/index.ts";
 import { loadPhi3, type Phi3OnnxRuntime } from "../../gpu-node/phi3/index.ts";
-import { GpuNodeError, type LoadProgress } from "../../gpu-node/runtime.ts";
+import type { LoadProgress } from "../../gpu-node/runtime.ts";
 import { makeTinyFolder, type TinyFolder, tradeSchemaValidator } from "./helpers.ts";
 
-const never = () => new AbortController().signal;
+const never = () => ({ signal: new AbortController().signal });
 const PROMPT = "Propose a stop adjustment for AAPL after a 3% gap down.";
 
 describe("Phi-3 runtime on the tiny model (real onnxruntime-node)", () => {
@@ -88,7 +89,7 @@ describe("Phi-3 runtime on the tiny model (real onnxruntime-node)", () => {
     const error = await runtime
       .generate({ prompt: PROMPT, maxTokens: min - 1 }, never())
       .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(GpuNodeError);
+    expect(error).toBeInstanceOf(ServiceError);
     expect(error).toMatchObject({
       code: "budget_too_small",
       status: 422,
@@ -126,16 +127,16 @@ describe("Phi-3 runtime on the tiny model (real onnxruntime-node)", () => {
     const before = new AbortController();
     before.abort(new Error("gone"));
     await expect(
-      runtime.generate({ prompt: PROMPT, maxTokens: 500 }, before.signal),
+      runtime.generate({ prompt: PROMPT, maxTokens: 500 }, { signal: before.signal }),
     ).rejects.toThrow("gone");
 
     const controller = new AbortController();
-    const reason = new GpuNodeError("request_aborted", 499, "client went away");
+    const reason = new ServiceError("request_aborted", "client went away");
     // Random weights at temperature 1 write strings until the budget runs short, so 900 tokens
     // take far longer than 30 ms: resolving instead of rejecting would fail the test.
     const running = runtime.generateRaw(
       { prompt: PROMPT, maxTokens: 900, sampling: { temperature: 1, seed: 1 } },
-      controller.signal,
+      { signal: controller.signal },
       {
         constrained: true,
       },
@@ -147,7 +148,7 @@ describe("Phi-3 runtime on the tiny model (real onnxruntime-node)", () => {
     expect(validate(after.proposal)).toBe(true);
   });
 
-  it("concurrent calls are serialized and give the same results as sequential ones", async () => {
+  it("concurrent calls are batched and give the same results as sequential ones", async () => {
     const inputs = [1, 2, 3, 4].map((seed) => ({
       prompt: `${PROMPT} #${seed}`,
       maxTokens: 40,
@@ -163,7 +164,7 @@ describe("Phi-3 runtime on the tiny model (real onnxruntime-node)", () => {
     const long = { prompt: PROMPT, maxTokens: 600, sampling: { temperature: 1, seed: 4 } };
     const running = runtime.generate(long, never());
     const waiting = new AbortController();
-    const queued = runtime.generate({ prompt: PROMPT, maxTokens: 40 }, waiting.signal);
+    const queued = runtime.generate({ prompt: PROMPT, maxTokens: 40 }, { signal: waiting.signal });
     waiting.abort(new Error("timed out in queue"));
     await expect(queued).rejects.toThrow("timed out in queue");
     const first = await running;

@@ -64,10 +64,11 @@ describe(`${GENERATIONS} constrained generations`, () => {
       const sampling = {
         temperature,
         top_p: random() < 0.5 ? 1 : 0.5 + random() / 2,
+        top_k: random() < 0.5 ? 0 : int(1, 100),
         seed: int(0, 2 ** 32 - 1),
       };
       const context = { i, prompt, maxTokens, sampling };
-      const result = await runtime.generate({ prompt, maxTokens, sampling }, signal);
+      const result = await runtime.generate({ prompt, maxTokens, sampling }, { signal });
       let parsed: unknown;
       expect(() => {
         parsed = JSON.parse(result.raw);

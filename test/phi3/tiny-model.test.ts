@@ -1,10 +1,12 @@
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import onnxProto from "onnx-proto";
 import * as ort from "onnxruntime-node";
 import { afterAll, describe, expect, it } from "vitest";
-import { TINY_PHI3_SHAPE, writeTinyPhi3 } from "../../gpu-node/models/tiny-phi3.ts";
+import { TINY_PHI3_SHAPE, writeTinyPhi3 } from "../../gpu-node/models/tiny/phi3.ts";
 import { readPhi3Folder } from "../../gpu-node/phi3/folder.ts";
+import { removeOrtDebugLog } from "../../gpu-node/phi3/ort-process.ts";
 
 const roots: string[] = [];
 async function write(seed: number): Promise<string> {
@@ -14,6 +16,8 @@ async function write(seed: number): Promise<string> {
   return root;
 }
 afterAll(() => Promise.all(roots.map((r) => rm(r, { recursive: true, force: true }))));
+// This file opens ONNX Runtime sessions itself: remove the empty debug log they leave (ort-process.ts).
+afterAll(() => void removeOrtDebugLog());
 
 const FILES = [
   "genai_config.json",
@@ -93,6 +97,115 @@ describe("writeTinyPhi3", () => {
       const lastStep = (step.logits as ort.Tensor).data as Float32Array;
       expect(lastStep).toHaveLength(vocab);
       for (let i = 0; i < vocab; i++) expect(lastStep[i]).toBeCloseTo(lastFull[i] as number, 4);
+    } finally {
+      await session.release();
+    }
+  });
+
+  it("runs attention and projections in the real export's ops", async () => {
+    const dir = await write(4);
+    const model = onnxProto.onnx.ModelProto.decode(await readFile(join(dir, "model.onnx")));
+    const ops = (model.graph?.node ?? []).map((n) => `${n.domain || "ai.onnx"}:${n.opType}`);
+    const count = (op: string) => ops.filter((o) => o === op).length;
+    const { layers } = TINY_PHI3_SHAPE;
+    expect(count("com.microsoft:GroupQueryAttention")).toBe(layers);
+    // QKV, O, gate/up and down per layer, and the LM head.
+    expect(count("com.microsoft:MatMulNBits")).toBe(4 * layers + 1);
+    expect(count("ai.onnx:MatMul")).toBe(0);
+    const gqa = model.graph?.node?.find((n) => n.opType === "GroupQueryAttention");
+    expect(gqa?.input?.slice(5)).toEqual(["seqlens_k", "total_seq_len", "cos_cache", "sin_cache"]);
+    const attrs = Object.fromEntries(
+      (gqa?.attribute ?? []).map((a) => [a.name, a.f || Number(a.i)]),
+    );
+    expect(attrs).toMatchObject({ do_rotary: 1, num_heads: 2, kv_num_heads: 2 });
+  });
+
+  it("a batched step over rows of different lengths (right-padded cache) gives each row its own logits", async () => {
+    const dir = await write(5);
+    const { config } = await readPhi3Folder(dir);
+    const session = await ort.InferenceSession.create(config.modelFile, { intraOpNumThreads: 1 });
+    const { kvHeads, headSize, layers } = TINY_PHI3_SHAPE;
+    const names = [...Array(layers).keys()].flatMap((l) => [`${l}.key`, `${l}.value`]);
+    const ids = (rows: number[][]) =>
+      new ort.Tensor("int64", BigInt64Array.from(rows.flat(), BigInt), [rows.length, 1]);
+    const mask = (lengths: number[], width: number) => {
+      const data = new BigInt64Array(lengths.length * width);
+      for (const [row, n] of lengths.entries()) data.fill(1n, row * width, row * width + n);
+      return new ort.Tensor("int64", data, [lengths.length, width]);
+    };
+    const empty = Object.fromEntries(
+      names.map((n) => [
+        `past_key_values.${n}`,
+        new ort.Tensor("float32", new Float32Array(0), [1, kvHeads, 0, headSize]),
+      ]),
+    );
+    try {
+      const prompts = [
+        [1, 40, 41, 42, 43, 44],
+        [1, 50, 51],
+        [1, 60, 61, 62, 63],
+      ];
+      const next = [70, 71, 72];
+      const alone: Float32Array[] = [];
+      const caches: Record<string, ort.Tensor>[] = [];
+      for (const [i, prompt] of prompts.entries()) {
+        const first = await session.run({
+          input_ids: new ort.Tensor("int64", BigInt64Array.from(prompt, BigInt), [
+            1,
+            prompt.length,
+          ]),
+          attention_mask: mask([prompt.length], prompt.length),
+          ...empty,
+        });
+        caches.push(first);
+        const past = Object.fromEntries(
+          names.map((n) => [`past_key_values.${n}`, first[`present.${n}`] as ort.Tensor]),
+        );
+        const step = await session.run({
+          input_ids: ids([[next[i] as number]]),
+          attention_mask: mask([prompt.length + 1], prompt.length + 1),
+          ...past,
+        });
+        alone.push(step.logits?.data as Float32Array);
+      }
+      // One batch: each row's cache left-aligned in a (3, kvH, 6, hd) past; shorter rows padded.
+      const lengths = prompts.map((p) => p.length);
+      const width = Math.max(...lengths);
+      const past: Record<string, ort.Tensor> = {};
+      for (const n of names) {
+        const data = new Float32Array(prompts.length * kvHeads * width * headSize).fill(Number.NaN);
+        caches.forEach((cache, row) => {
+          const own = cache[`present.${n}`]?.data as Float32Array;
+          const len = lengths[row] as number;
+          for (let h = 0; h < kvHeads; h++) {
+            const from = own.subarray(h * len * headSize, (h + 1) * len * headSize);
+            data.set(from, (row * kvHeads + h) * width * headSize);
+          }
+        });
+        past[`past_key_values.${n}`] = new ort.Tensor("float32", data, [
+          prompts.length,
+          kvHeads,
+          width,
+          headSize,
+        ]);
+      }
+      const batched = await session.run({
+        input_ids: ids(next.map((t) => [t])),
+        attention_mask: mask(
+          lengths.map((n) => n + 1),
+          width + 1,
+        ),
+        ...past,
+      });
+      expect(batched["present.0.key"]?.dims).toEqual([3, kvHeads, width + 1, headSize]);
+      const vocab = config.vocabSize;
+      const rows = batched.logits?.data as Float32Array;
+      for (const [row, own] of alone.entries()) {
+        const mine = rows.subarray(row * vocab, (row + 1) * vocab);
+        // The padding (NaN) never leaks in; the GEMM's blocking differs with the batch size, so
+        // rows agree to float rounding, not bit for bit.
+        for (let i = 0; i < vocab; i++) expect(mine[i]).toBeCloseTo(own[i] as number, 4);
+      }
     } finally {
       await session.release();
     }

@@ -10,8 +10,8 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import type { Llama } from "node-llama-cpp";
 import { ServiceError } from "../../gpu-node/contract/errors.ts";
 import { getLlamaForDevice, loadHermes } from "../../gpu-node/hermes/index.ts";
-import { writeTinyHermes } from "../../gpu-node/models/gguf.ts";
-import { writeTinyPhi3 } from "../../gpu-node/models/tiny-phi3.ts";
+import { writeTinyHermes } from "../../gpu-node/models/tiny/hermes.ts";
+import { writeTinyPhi3 } from "../../gpu-node/models/tiny/phi3.ts";
 import { loadPhi3 } from "../../gpu-node/phi3/index.ts";
 import type { HermesRuntime, JsonGenerateInput, Phi3Runtime } from "../../gpu-node/runtime.ts";
 
@@ -77,5 +77,5 @@ export async function minimumBudget(
 
 export function json(runtime: HermesRuntime | Phi3Runtime, input: JsonGenerateInput) {
   if (!runtime.generateJson) throw new Error("runtime without generateJson");
-  return runtime.generateJson(input, never);
+  return runtime.generateJson(input, { signal: never });
 }

@@ -7,7 +7,7 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGpuNodeApp } from "../../gpu-node/app.ts";
 import { GPU_ROUTES, JsonGenerateResponse } from "../../gpu-node/contract/index.ts";
-import { createModelRegistry } from "../../gpu-node/service/registry.ts";
+import { createModelRegistry } from "../../gpu-node/lifecycle/registry.ts";
 import { loadTinyModels, type TinyModels, validatorFor } from "./helpers.ts";
 import { ORDER_TICKET } from "./schemas.ts";
 

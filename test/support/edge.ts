@@ -9,8 +9,11 @@
  */
 import pino from "pino";
 import { createApp } from "../../edge/app.ts";
-import { type Clock, type RecordMirror, systemClock } from "../../edge/env.ts";
+import { type Clock, type Logger, type RecordMirror, systemClock } from "../../edge/deps.ts";
 import { gpuClientFromSettings } from "../../edge/gpu-client.ts";
+import type { EdgeMetrics } from "../../edge/metrics.ts";
+import { nodeAssets } from "../../edge/node-runtime/assets.ts";
+import { createNodeGpuTransport } from "../../edge/node-runtime/gpu-transport.ts";
 import { exportLines } from "../../edge/services/export.ts";
 import { parseEdgeSettings } from "../../edge/settings.ts";
 import { createTestDatabase, DB_KINDS, type DbKind, type TestDatabase } from "./db.ts";
@@ -52,6 +55,11 @@ export interface EdgeHarness {
   /** What /health reports as edge.version. */
   version: string;
   request(path: string, init?: RequestInit): Promise<Response>;
+  /** The edge's base URL and a fetch that reaches it (in-process: app.request), e.g. for an SDK. */
+  baseUrl: string;
+  fetch: typeof fetch;
+  /** A key the edge accepts (or a placeholder when it has none), for SDK clients. */
+  apiKey: string;
   post(path: string, body: unknown, headers?: Record<string, string>): Promise<Response>;
   /**
    * The seed-shaped JSONL lines recorded so far, in order. Node: what the edge appended to its
@@ -71,6 +79,10 @@ export interface EdgeHarnessOptions {
   clock?: Clock;
   /** Point the edge at this URL instead of a stand-in (e.g. a closed port). */
   gpuUrl?: string;
+  /** In-process targets only: the edge's logger (default: silent). */
+  logger?: Logger;
+  /** In-process targets only: the edge's metrics (served on /metrics). */
+  metrics?: EdgeMetrics;
 }
 
 export async function createEdgeHarness(options: EdgeHarnessOptions): Promise<EdgeHarness> {
@@ -83,7 +95,7 @@ export async function createEdgeHarness(options: EdgeHarnessOptions): Promise<Ed
     const env = { GPU_NODE_URL: options.gpuUrl ?? gpu.url, LOG_LEVEL: "silent", ...options.env };
     const parts = { target, db, gpu, env };
     return target.runtime === "node"
-      ? buildInProcess(parts, options.clock)
+      ? buildInProcess(parts, options.clock, options.logger, options.metrics)
       : await startOnWorkers(parts, options);
   } catch (err) {
     await gpu?.close();
@@ -118,8 +130,15 @@ function requester(
   return { request, post };
 }
 
-function buildInProcess({ target, db, gpu, env }: Parts, clock?: Clock): EdgeHarness {
+function buildInProcess(
+  { target, db, gpu, env }: Parts,
+  clock?: Clock,
+  logger?: Logger,
+  metrics?: EdgeMetrics,
+): EdgeHarness {
   const settings = parseEdgeSettings(env);
+  // The Node entry's transport to the GPU node, as in production.
+  const transport = createNodeGpuTransport();
   const mirrored: RecordedLines = { log: [], feedback: [] };
   const mirror: RecordMirror = {
     appendLog: (l) => mirrored.log.push(l),
@@ -129,24 +148,30 @@ function buildInProcess({ target, db, gpu, env }: Parts, clock?: Clock): EdgeHar
     settings,
     db: db.db,
     databaseKind: db.kind,
-    gpu: gpuClientFromSettings(settings),
-    logger: pino({ level: "silent" }),
+    gpu: gpuClientFromSettings(settings, { transport: transport.transport }),
+    logger: logger ?? pino({ level: "silent" }),
     clock: clock ?? systemClock,
     mirror,
     version: "test",
     runtime: "node",
+    assets: nodeAssets(),
+    ...(metrics ? { metrics } : {}),
   });
-  const http = requester("http://edge.test", (url, init) =>
-    Promise.resolve(app.request(url, init)),
-  );
+  const send = (url: string | URL | Request, init?: RequestInit) =>
+    Promise.resolve(app.request(url instanceof Request ? url : String(url), init));
+  const http = requester("http://edge.test", send);
   return {
     target,
     db,
     gpu,
     version: "test",
     ...http,
+    baseUrl: "http://edge.test",
+    fetch: send as typeof fetch,
+    apiKey: settings.API_KEYS[0] ?? "no-key-needed",
     recorded: async () => ({ log: [...mirrored.log], feedback: [...mirrored.feedback] }),
     close: async () => {
+      transport.close();
       await gpu.close();
       await db.destroy();
     },
@@ -183,6 +208,10 @@ async function startOnWorkers(
     gpu,
     version: VERSION,
     ...http,
+    // A real http://127.0.0.1:port (a browser can open it).
+    baseUrl: worker.url,
+    fetch: (input, init) => fetch(input, init),
+    apiKey: testSetsKeys ? (env.API_KEYS?.split(",")[0] ?? "") : WORKER_TEST_KEY,
     recorded: async () => {
       const lines: RecordedLines = { log: [], feedback: [] };
       for await (const line of exportLines(db.db, { kind: "log" })) lines.log.push(line);

@@ -74,6 +74,11 @@ export async function startWorker(options: {
 }): Promise<RunningWorker> {
   // Offline machines: miniflare would try to download Request.cf for every Worker it starts.
   process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";
+  // Wrangler tells it runs under tests by a global `vitest` (Vitest defines none without
+  // `globals`). Without it, it writes a debug log file under ~/.config/.wrangler/logs for every
+  // process and, once a Worker has logged an error (the misconfiguration tests do, on purpose),
+  // prints "Logs were written to …" when the test process exits.
+  (globalThis as { vitest?: unknown }).vitest ??= true;
   // Loaded on demand: wrangler is large and only the Worker suites need it.
   const { unstable_startWorker } = await import("wrangler");
   const bindings: Record<string, { type: "plain_text"; value: string }> = {};

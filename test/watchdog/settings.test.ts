@@ -13,6 +13,7 @@ describe("watchdog settings", () => {
       execTimeoutS: 20,
       stopTimeoutS: 30,
       docker: { kind: "socket", socketPath: "/var/run/docker.sock" },
+      metrics: { host: "127.0.0.1", port: 9102 },
       logLevel: "info",
     });
   });
@@ -28,6 +29,8 @@ describe("watchdog settings", () => {
       WATCHDOG_EXEC_TIMEOUT_S: "2",
       WATCHDOG_STOP_TIMEOUT_S: "1",
       DOCKER_HOST: "unix:///tmp/x/docker.sock",
+      WATCHDOG_METRICS_HOST: "0.0.0.0",
+      WATCHDOG_METRICS_PORT: "0",
       LOG_LEVEL: "",
     });
     expect(s).toMatchObject({
@@ -40,6 +43,7 @@ describe("watchdog settings", () => {
       execTimeoutS: 2,
       stopTimeoutS: 1,
       docker: { kind: "socket", socketPath: "/tmp/x/docker.sock" },
+      metrics: { host: "0.0.0.0", port: 0 },
       logLevel: "info",
     });
   });
@@ -56,6 +60,9 @@ describe("watchdog settings", () => {
     );
     expect(() => loadWatchdogSettings({ DOCKER_HOST: "ssh://me@box" })).toThrow(/DOCKER_HOST/);
     expect(() => loadWatchdogSettings({ LOG_LEVEL: "loud" })).toThrow(/LOG_LEVEL/);
+    expect(() => loadWatchdogSettings({ WATCHDOG_METRICS_PORT: "70000" })).toThrow(
+      /WATCHDOG_METRICS_PORT/,
+    );
   });
 
   it("understands the DOCKER_HOST forms", () => {

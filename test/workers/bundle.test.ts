@@ -97,10 +97,11 @@ describe("the Worker bundle (wrangler deploy --dry-run, offline)", () => {
     for (const file of files) expect(file).toMatch(/^(edge|db|gpu-node)\//);
     for (const nodeOnly of [
       "edge/node.ts",
-      "edge/node/server.ts",
-      "edge/node/jsonl-mirror.ts",
+      "edge/node-runtime/server.ts",
+      "edge/node-runtime/jsonl-mirror.ts",
       "edge/export-cli.ts",
       "db/migrate.ts",
+      "db/client.ts",
       "db/client-pglite.ts",
     ]) {
       expect(files).not.toContain(nodeOnly);

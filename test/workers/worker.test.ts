@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { sql } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { type NewProposalRow, proposals } from "../../db/schema/index.ts";
 import { TEST_DATABASE_URL } from "../support/db.ts";
 import { createEdgeHarness, type EdgeHarness, WORKERS_TARGET } from "../support/edge.ts";
@@ -18,15 +18,45 @@ async function expectMisconfigured(res: Response) {
   expect(res.status).toBe(503);
   expect(res.headers.get("content-type")).toContain("application/json");
   const body = (await res.json()) as { error: string; code: string; request_id: string };
-  expect(body.code).toBe("internal_error");
+  expect(body.code).toBe("misconfigured");
   expect(body.request_id).toBe(res.headers.get("x-request-id"));
   expect(body.request_id).toMatch(/^[0-9a-f-]{36}$/);
   expect(JSON.stringify(body)).not.toMatch(/\bat .*\.(ts|js):\d+/);
   return body;
 }
 
+/**
+ * The Worker's error lines reach this process through wrangler's logger (console.error, drawn as a
+ * red "✘ [ERROR]"). In the misconfiguration tests they are expected: capture them and check them
+ * instead of printing them.
+ */
+function captureConsoleErrors() {
+  const lines: string[] = [];
+  const spy = vi.spyOn(console, "error").mockImplementation((...args: unknown[]) => {
+    lines.push(args.map(String).join(" "));
+  });
+  return {
+    lines,
+    restore: () => spy.mockRestore(),
+    /** Waits until a captured line matches (the worker's log arrives after its answer). */
+    async waitFor(pattern: RegExp): Promise<string> {
+      for (let i = 0; i < 200; i++) {
+        const line = lines.find((l) => pattern.test(l));
+        if (line) return line;
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      throw new Error(`no console.error line matched ${pattern}: ${JSON.stringify(lines)}`);
+    },
+  };
+}
+
 describe("the Worker refuses to serve when misconfigured", () => {
   let worker: RunningWorker | undefined;
+  let captured: ReturnType<typeof captureConsoleErrors>;
+  beforeEach(() => {
+    captured = captureConsoleErrors();
+  });
+  afterEach(() => captured.restore());
   afterAll(async () => {
     await worker?.close();
   });
@@ -47,6 +77,13 @@ describe("the Worker refuses to serve when misconfigured", () => {
       expect(body.error).toContain("API_KEYS");
       expect(body.error).toContain("wrangler secret put API_KEYS");
     }
+    expect(await captured.waitFor(/edge misconfigured/)).toContain("API_KEYS");
+    // The OpenAI-compatible surface answers in its own envelope.
+    const v1 = await fetch(`${worker.url}/v1/models`);
+    expect(v1.status).toBe(503);
+    const v1Body = (await v1.json()) as { error: { code: string; message: string } };
+    expect(v1Body.error.code).toBe("misconfigured");
+    expect(v1Body.error.message).toContain("API_KEYS");
     await worker.close();
     worker = undefined;
   });
@@ -64,6 +101,9 @@ describe("the Worker refuses to serve when misconfigured", () => {
     const body = await expectMisconfigured(res);
     expect(body.error).toContain("GPU_NODE_URL");
     expect(body.error).not.toContain("secret-host");
+    // The Worker's own log names the variable too, and never prints its value.
+    expect(await captured.waitFor(/edge misconfigured/)).toContain("GPU_NODE_URL");
+    expect(captured.lines.join("\n")).not.toContain("secret-host");
   });
 });
 

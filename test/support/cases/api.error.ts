@@ -2,7 +2,7 @@
  * The public API's errors and bad input, as cases run on every target (test/edge: in-process Node
  * on PGlite and Postgres; test/workers: the Worker in workerd through Hyperdrive).
  */
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { proposals } from "../../../db/schema/index.ts";
 import { MESSAGES } from "../../../gpu-node/contract/index.ts";
@@ -23,7 +23,7 @@ export function apiErrorCases(target: EdgeTarget): void {
   describe(`public API, errors and bad input (${target.label})`, () => {
     let h: EdgeHarness;
     beforeAll(async () => {
-      h = await createEdgeHarness({ target, env: { BODY_LIMIT_BYTES: "2048" } });
+      h = await createEdgeHarness({ target, env: { BODY_LIMIT_BYTES: "32768" } });
     });
     afterAll(async () => {
       await h?.close();
@@ -75,11 +75,11 @@ export function apiErrorCases(target: EdgeTarget): void {
 
     it("an oversize body is a 413", async () => {
       const body = await expectEnvelope(
-        await h.post("/generate/", { prompt: "x".repeat(5000) }),
+        await h.post("/generate/", { prompt: "x".repeat(40_000) }),
         413,
         "payload_too_large",
       );
-      expect(body.limit_bytes).toBe(2048);
+      expect(body.limit_bytes).toBe(32768);
     });
 
     it("unknown routes are 404, wrong methods 405 with Allow", async () => {
@@ -177,12 +177,249 @@ export function apiErrorCases(target: EdgeTarget): void {
       expect((await h.recorded()).log.at(-1)?.prompt).toBe(prompt);
     });
 
+    /** A recorded proposal to send feedback on. */
+    async function newTransaction(): Promise<string> {
+      const res = await h.post("/generate/phi3/", { prompt: "IBM?" });
+      expect(res.status).toBe(200);
+      return res.headers.get("x-transaction-id") as string;
+    }
+
+    it("JSON nested deeper than JSON_MAX_DEPTH is a 422 on every endpoint, never a 500", async () => {
+      const tx = await newTransaction();
+      // ~27 KB, under the body limit: was a 500 (stack overflow in the NUL check). Written as
+      // text: JSON.stringify itself would overflow the stack.
+      const deep = `${'{"a":'.repeat(4500)}"x"${"}".repeat(4500)}`;
+      for (const [path, body] of [
+        [
+          "/feedback/phi3/",
+          `{"transaction_id":"${tx}","feedback_type":"rating","feedback_content":${deep}}`,
+        ],
+        ["/generate/", `{"prompt":"x","extra":${deep}}`],
+        ["/propose_trade_adjustments/", `{"prompt":"x","extra":[[[[${deep}]]]]}`],
+      ] as const) {
+        const out = await expectEnvelope(await h.post(path, body), 422, "invalid_request");
+        expect(out.error).toContain("nested deeper than 64");
+      }
+      // 70 levels, well under the body limit: deeper than the default 64.
+      let d70: unknown = 1;
+      for (let i = 0; i < 70; i++) d70 = [d70];
+      const out = await expectEnvelope(
+        await h.post("/feedback/phi3/", {
+          transaction_id: tx,
+          feedback_type: "rating",
+          feedback_content: d70,
+        }),
+        422,
+        "invalid_request",
+      );
+      expect(out.error).toContain("nested deeper than 64");
+      expect(String(out.error)).toContain("feedback_content");
+      // 60 levels are fine and stored as sent.
+      let d60: unknown = 1;
+      for (let i = 0; i < 60; i++) d60 = [d60];
+      const ok = await h.post("/feedback/phi3/", {
+        transaction_id: tx,
+        feedback_type: "rating",
+        feedback_content: d60,
+      });
+      expect(ok.status).toBe(200);
+      expect((await h.recorded()).feedback.at(-1)?.feedback_content).toEqual(d60);
+    });
+
+    it.each([
+      [
+        "a feedback_content value",
+        (tx: string) => ({
+          transaction_id: tx,
+          feedback_type: "rating",
+          feedback_content: { note: "a\ud800b" },
+        }),
+        "feedback_content.note",
+      ],
+      [
+        "a feedback_content key",
+        (tx: string) => ({
+          transaction_id: tx,
+          feedback_type: "rating",
+          feedback_content: { "k\udc00": 1 },
+        }),
+        "feedback_content.k",
+      ],
+      [
+        "corrected_proposal.ticker",
+        (tx: string) => ({
+          transaction_id: tx,
+          feedback_type: "correction",
+          feedback_content: {},
+          corrected_proposal: { ticker: "\ud800", action: "pass", confidence: 0.5, rationale: "r" },
+        }),
+        "corrected_proposal.ticker",
+      ],
+      ["a prompt", () => ({ prompt: "NVDA \udbff" }), "prompt"],
+    ])("a lone surrogate in %s is a 422 naming the field", async (_what, make, field) => {
+      const tx = await newTransaction();
+      const body = make(tx);
+      const path = "prompt" in body ? "/generate/phi3/" : "/feedback/phi3/";
+      // Written as JSON text: the escape stays a lone surrogate once parsed.
+      const text = JSON.stringify(body).replaceAll("\\\\u", "\\u");
+      const out = await expectEnvelope(await h.post(path, text), 422, "invalid_request");
+      expect(String(out.error)).toContain(field);
+      expect(String(out.error)).toContain("surrogate");
+    });
+
+    it.each(["0000-01-01T00:00:00Z", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+23:59"])(
+      "a timestamp Postgres cannot hold (%s) is a 422, in feedback and in export's since",
+      async (ts) => {
+        const tx = await newTransaction();
+        const out = await expectEnvelope(
+          await h.post("/feedback/phi3/", {
+            transaction_id: tx,
+            feedback_type: "rating",
+            feedback_content: 1,
+            timestamp: ts,
+          }),
+          422,
+          "invalid_request",
+        );
+        expect(String(out.error)).toContain("timestamp");
+        const since = await expectEnvelope(
+          await h.request(`/feedback/phi3/export?kind=feedback&since=${encodeURIComponent(ts)}`),
+          422,
+          "invalid_request",
+        );
+        expect(String(since.error)).toContain("since");
+      },
+    );
+
+    it("the extreme timestamps Postgres can hold are stored", async () => {
+      const tx = await newTransaction();
+      for (const ts of ["0100-01-01T00:00:00Z", "9999-12-31T23:59:59.999Z"]) {
+        const res = await h.post("/feedback/phi3/", {
+          transaction_id: tx,
+          feedback_type: "rating",
+          feedback_content: 1,
+          timestamp: ts,
+        });
+        expect(res.status).toBe(200);
+        expect((await h.recorded()).feedback.at(-1)?.timestamp).toBe(new Date(ts).toISOString());
+        const exp = await h.request(
+          `/feedback/phi3/export?kind=feedback&since=${encodeURIComponent(ts)}`,
+        );
+        expect(exp.status).toBe(200);
+        await exp.text();
+      }
+    });
+
+    it("a __proto__ key is refused with a 422, never dropped silently", async () => {
+      const tx = await newTransaction();
+      const out = await expectEnvelope(
+        await h.post(
+          "/feedback/phi3/",
+          `{"transaction_id":"${tx}","feedback_type":"rating","feedback_content":{"ok":1,"__proto__":{"admin":true}}}`,
+        ),
+        422,
+        "invalid_request",
+      );
+      expect(String(out.error)).toContain("feedback_content.__proto__");
+      // Nothing was stored for it.
+      const stored = (await h.recorded()).feedback.filter((l) => l.transaction_id === tx);
+      expect(stored).toEqual([]);
+    });
+
     it("refuses NUL characters, which Postgres cannot store, with a 422", async () => {
       await expectEnvelope(
         await h.post("/generate/phi3/", { prompt: "a\u0000b" }),
         422,
         "invalid_request",
       );
+    });
+  });
+
+  describe(`model output is always recorded (${target.label})`, () => {
+    let h: EdgeHarness;
+    beforeAll(async () => {
+      h = await createEdgeHarness({ target });
+    });
+    afterAll(async () => {
+      await h?.close();
+    });
+
+    const controls = Array.from({ length: 32 }, (_, i) => String.fromCharCode(i)).join("");
+
+    it("text with every control character (NUL too) and a lone surrogate is stored and answered alike", async () => {
+      h.gpu.options.outputText = `start ${controls}\u007f\u0085\ud800 end`;
+      // NUL and the lone surrogate become U+FFFD; every other character is kept (README, Record).
+      const stored = `start \ufffd${controls.slice(1)}\u007f\u0085\ufffd end`;
+      try {
+        const res = await h.post("/propose_trade_adjustments/", { prompt: "TSLA gap down?" });
+        expect(res.status).toBe(200);
+        const body = (await res.json()) as {
+          transaction_id: string;
+          hermes_assessment: string;
+          phi3_proposal: { rationale: string };
+        };
+        expect(body.hermes_assessment).toBe(stored);
+        expect(body.phi3_proposal.rationale).toBe(stored);
+        const [row] = await h.db.db
+          .select()
+          .from(proposals)
+          .where(eq(proposals.transactionId, body.transaction_id));
+        expect(row?.hermesAssessment).toBe(stored);
+        expect(row?.phi3Proposal.rationale).toBe(stored);
+        expect(row?.hermesError).toBeNull();
+        const line = (await h.recorded()).log.find((l) => l.transaction_id === body.transaction_id);
+        expect(line?.hermes_assessment).toBe(stored);
+        const exported = await h.request("/feedback/phi3/export?kind=log");
+        const lines = (await exported.text())
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l) as Record<string, unknown>);
+        expect(lines.find((l) => l.transaction_id === body.transaction_id)?.hermes_assessment).toBe(
+          stored,
+        );
+        // /generate/phi3/ records the same way.
+        const phi3 = await h.post("/generate/phi3/", { prompt: "TSLA?" });
+        expect(phi3.status).toBe(200);
+        expect(((await phi3.json()) as { rationale: string }).rationale).toBe(stored);
+      } finally {
+        h.gpu.options.outputText = undefined;
+      }
+    });
+
+    it("an assessment write that fails after the proposal was recorded: the answer keeps the proposal, the row says why", async () => {
+      // A real database refusal: a trigger refuses assessments carrying a marker.
+      await h.db.db.execute(
+        sql.raw(`create or replace function refuse_marked() returns trigger language plpgsql as $$
+          begin
+            if new.hermes_assessment like '%REFUSE-WRITE%' then
+              raise exception 'refused by the test trigger';
+            end if;
+            return new;
+          end $$`),
+      );
+      await h.db.db.execute(
+        sql.raw(
+          "create trigger refuse_marked before update on proposals for each row execute function refuse_marked()",
+        ),
+      );
+      h.gpu.options.outputText = "REFUSE-WRITE";
+      try {
+        const res = await h.post("/propose_trade_adjustments/", { prompt: "MSFT breakout?" });
+        const body = await expectEnvelope(res, 503, "database_unavailable");
+        expect(body.transaction_id).toMatch(/^[0-9a-f-]{36}$/);
+        expect(body.phi3_proposal).toMatchObject({ ticker: "MSFT", rationale: "REFUSE-WRITE" });
+        expect(body.hermes_assessment).toBeNull();
+        const [row] = await h.db.db
+          .select()
+          .from(proposals)
+          .where(eq(proposals.transactionId, String(body.transaction_id)));
+        expect(row?.phi3Proposal).toMatchObject({ ticker: "MSFT" });
+        expect(row?.hermesAssessment).toBeNull();
+        expect(row?.hermesError).toContain("database_write_failed");
+      } finally {
+        h.gpu.options.outputText = undefined;
+        await h.db.db.execute(sql.raw("drop trigger refuse_marked on proposals"));
+      }
     });
   });
 

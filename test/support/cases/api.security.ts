@@ -53,8 +53,35 @@ export function apiSecurityCases(target: EdgeTarget): void {
       }
     });
 
-    it("leaves /health open", async () => {
-      expect((await h.request("/health")).status).toBe(200);
+    it("leaves /health open, but without a key it shows only the seed's keys and status", async () => {
+      // The harness sends a key by default on Workers: send none (and a wrong one) explicitly.
+      for (const authorization of ["", "Bearer key-three"]) {
+        const res = await h.request("/health", { headers: { authorization } });
+        expect(res.status).toBe(200);
+        const body = (await res.json()) as Record<string, unknown>;
+        expect(Object.keys(body).sort()).toEqual(
+          ["device", "hermes_loaded", "phi3_loaded", "phi3_model_file_exists", "status"].sort(),
+        );
+        expect(body.status).toBe("ok");
+        expect(JSON.stringify(body)).not.toMatch(/path|version|memory|queue|\//i);
+      }
+      // The same 200/503 rule: the GPU node's models down is a 503, still without details.
+      h.gpu.options.hermesLoaded = false;
+      try {
+        const down = await h.request("/health", { headers: { authorization: "" } });
+        expect(down.status).toBe(503);
+        const body = (await down.json()) as Record<string, unknown>;
+        expect(body.status).toBe("partial_error");
+        expect(body.edge).toBeUndefined();
+      } finally {
+        h.gpu.options.hermesLoaded = true;
+      }
+      // With a key: everything.
+      const full = await h.request("/health", { headers: { authorization: "Bearer key-two" } });
+      expect(full.status).toBe(200);
+      const body = (await full.json()) as Record<string, unknown>;
+      expect(body).toHaveProperty("edge.version");
+      expect(body).toHaveProperty("gpu_node");
     });
 
     it("never forwards the client's key to the GPU node", async () => {

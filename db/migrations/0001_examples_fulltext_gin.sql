@@ -1,0 +1,1 @@
+CREATE INDEX "feedback_examples_tsv_idx" ON "feedback_items" USING gin ("example_tsv") WHERE "feedback_items"."example_prompt" is not null;
