@@ -1,12 +1,14 @@
 /**
  * The GPU node's JSON routes in-process (app.request), on the real tiny models: 200 with a value
  * ajv accepts, and each way to be refused (400 unsupported_schema naming the keyword, 400
- * invalid_schema, 422 budget_too_small with the minimum, 422 messages on Phi-3, 405).
+ * invalid_schema, 422 budget_too_small with the minimum, 422 messages on Phi-3, 405), and the
+ * NDJSON streaming twins (pieces of the JSON text, then done with the same answer).
  */
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGpuNodeApp } from "../../gpu-node/app.ts";
 import { GPU_ROUTES, JsonGenerateResponse } from "../../gpu-node/contract/index.ts";
+import { STREAM_CONTENT_TYPE, StreamEvent } from "../../gpu-node/contract/stream.ts";
 import { createModelRegistry } from "../../gpu-node/lifecycle/registry.ts";
 import { loadTinyModels, type TinyModels, validatorFor } from "./helpers.ts";
 import { ORDER_TICKET } from "./schemas.ts";
@@ -104,9 +106,9 @@ describe.each(ROUTES)("POST %s json", (model, route) => {
     expect(value.usage.completion_tokens).toBeLessThanOrEqual(min);
   });
 
-  it("400 invalid_request for a body without json_schema, 405 for GET", async () => {
+  it("422 invalid_request for a body without json_schema, 405 for GET", async () => {
     const res = await post(route, { prompt: "x", max_tokens: 50 });
-    expect(res.status).toBe(400);
+    expect(res.status).toBe(422);
     expect(((await res.json()) as Record<string, unknown>).code).toBe("invalid_request");
     const get = await app.request(`http://gpu-node.test${route}`);
     expect(get.status).toBe(405);
@@ -129,5 +131,66 @@ describe.each(ROUTES)("POST %s json", (model, route) => {
       expect(res.status).toBe(422);
       expect(((await res.json()) as Record<string, unknown>).code).toBe("invalid_request");
     }
+  });
+});
+
+const STREAM_ROUTES = [
+  ["hermes", GPU_ROUTES.hermesJsonStream],
+  ["phi3", GPU_ROUTES.phi3JsonStream],
+] as const;
+
+async function streamEvents(res: Response): Promise<StreamEvent[]> {
+  expect(res.status).toBe(200);
+  expect(res.headers.get("Content-Type")).toBe(STREAM_CONTENT_TYPE);
+  const text = await res.text();
+  expect(text.endsWith("\n")).toBe(true);
+  return text
+    .trimEnd()
+    .split("\n")
+    .map((line) => StreamEvent.parse(JSON.parse(line)));
+}
+
+describe.each(STREAM_ROUTES)("POST %s json/stream", (_model, route) => {
+  it("streams pieces of the JSON text that join to raw, then done with an ajv-valid json", async () => {
+    const res = await post(route, {
+      prompt: "Buy 10 AAPL at market",
+      json_schema: ORDER_TICKET,
+      max_tokens: 80,
+      sampling: { temperature: 0.8, seed: 7 },
+    });
+    const events = await streamEvents(res);
+    const last = events.at(-1);
+    expect(last?.type).toBe("done");
+    const pieces = events.slice(0, -1).map((e) => (e.type === "text" ? e.text : undefined));
+    expect(pieces.every((p) => typeof p === "string" && p.length > 0)).toBe(true);
+    // Token by token, not the whole text in one piece at the end.
+    expect(pieces.length).toBeGreaterThan(1);
+    const body = JsonGenerateResponse.parse(last?.type === "done" ? last.response : {});
+    expect(pieces.join("")).toBe(body.raw);
+    expect(validatorFor(ORDER_TICKET)(body.json)).toBe(true);
+    expect(JSON.parse(body.raw)).toEqual(body.json);
+    expect(body.usage.completion_tokens).toBeLessThanOrEqual(80);
+  });
+
+  it("closes within the smallest budget, streamed; refusals stay JSON errors", async () => {
+    const refused = await post(route, {
+      prompt: "x",
+      json_schema: { type: "string", format: "email" },
+      max_tokens: 20,
+    });
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as Record<string, unknown>).code).toBe("unsupported_schema");
+    const small = await post(route, { prompt: "x", json_schema: ORDER_TICKET, max_tokens: 3 });
+    expect(small.status).toBe(422);
+    const min = ((await small.json()) as Record<string, unknown>).min_max_length as number;
+    const events = await streamEvents(
+      await post(route, { prompt: "x", json_schema: ORDER_TICKET, max_tokens: min }),
+    );
+    const last = events.at(-1);
+    const body = JsonGenerateResponse.parse(last?.type === "done" ? last.response : {});
+    const text = events.flatMap((e) => (e.type === "text" ? [e.text] : [])).join("");
+    expect(text).toBe(body.raw);
+    expect(validatorFor(ORDER_TICKET)(body.json)).toBe(true);
+    expect(body.usage.completion_tokens).toBeLessThanOrEqual(min);
   });
 });
