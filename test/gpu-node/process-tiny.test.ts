@@ -219,6 +219,36 @@ describe("the GPU node process with tiny real models", () => {
     }
   });
 
+  it("a cancelled JSON stream stops its sequence; the pool serves JSON again", async () => {
+    const stopped = () =>
+      node.stdout().match(/Client disconnected; generation stopped/g)?.length ?? 0;
+    const before = stopped();
+    // A long string: the value cannot end before ~150 tokens, so the cancel comes first.
+    const schema = { type: "string", minLength: 150, maxLength: 200 };
+    for (const route of [GPU_ROUTES.hermesJsonStream, GPU_ROUTES.phi3JsonStream]) {
+      const events = await readStream(
+        await call(route, { prompt: "long", json_schema: schema, max_tokens: 400 }),
+        2,
+      );
+      expect(events.every((e) => e.type === "text")).toBe(true);
+    }
+    const until = Date.now() + 10_000;
+    while (stopped() < before + 2 && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(stopped()).toBe(before + 2);
+    for (const route of [GPU_ROUTES.hermesJson, GPU_ROUTES.phi3Json]) {
+      const res = await call(route, { prompt: "again", json_schema: schema, max_tokens: 400 });
+      expect(res.status).toBe(200);
+      const body = JsonGenerateResponse.parse(await res.json());
+      expect(typeof body.json).toBe("string");
+      expect([...(body.json as string)].length).toBeGreaterThanOrEqual(150);
+    }
+    const health = GpuNodeHealth.parse(await (await call(GPU_ROUTES.health)).json());
+    expect(health.models.hermes.queue).toMatchObject({ running: 0, waiting: 0 });
+    expect(health.models.phi3.queue).toMatchObject({ running: 0, waiting: 0 });
+  });
+
   it("exits 0 on SIGTERM after disposing the models", async () => {
     const exit = await node.stop("SIGTERM");
     expect(exit).toEqual({ code: 0, signal: null });
