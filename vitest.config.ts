@@ -28,6 +28,8 @@ const LAYERS = {
     "test/hermes/runtime.test.ts",
     "test/phi3/{runtime,thousand,tiny-model,batch}.test.ts",
     "test/models/gguf.test.ts",
+    // Structured output on both tiny models (runtimes and the JSON routes over app.request).
+    "test/structured/{http,property,real-world}.test.ts",
   ],
   /** In-process HTTP: app.request() or a loopback server, with real databases. */
   api: [

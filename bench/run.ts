@@ -26,6 +26,7 @@ import { renderResult, replaceSection } from "./lib/report.ts";
 import type { Benchmark, BenchResult } from "./lib/types.ts";
 import { phi3Batching } from "./phi3-batch.ts";
 import { streaming } from "./streaming.ts";
+import { structuredOutput } from "./structured.ts";
 
 const BENCHMARKS: Benchmark[] = [
   edgeOverhead,
@@ -35,6 +36,7 @@ const BENCHMARKS: Benchmark[] = [
   hermesThroughput,
   endToEnd,
   streaming,
+  structuredOutput,
 ];
 
 const { values } = parseArgs({

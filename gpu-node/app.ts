@@ -27,6 +27,7 @@ import {
 import { registerHealth } from "./routes/health.ts";
 import { registerHermesCritique } from "./routes/hermes-critique.ts";
 import { registerHermesGenerate } from "./routes/hermes-generate.ts";
+import { registerHermesJson, registerPhi3Json } from "./routes/json-generate.ts";
 import { registerPhi3Generate } from "./routes/phi3-generate.ts";
 
 export type { AppSettings } from "./routes/context.ts";
@@ -43,6 +44,8 @@ export const ROUTES: readonly RegisterRoutes[] = [
   registerHermesGenerate,
   registerHermesCritique,
   registerPhi3Generate,
+  registerHermesJson,
+  registerPhi3Json,
 ];
 
 export interface GpuNodeDeps {
@@ -178,7 +181,8 @@ export function createGpuNodeApp(deps: GpuNodeDeps) {
       title: "LLM sidecar GPU node (internal API)",
       version: routeDeps.version,
       description:
-        "Hermes-3 free text and schema-constrained Phi-3 proposals for the edge. Errors: " +
+        "Hermes-3 free text, schema-constrained Phi-3 proposals and JSON for any schema of the " +
+        "structured-output subset (both models) for the edge. Errors: " +
         "{error, code, request_id, ...}. Streaming routes answer NDJSON (text events, then done " +
         "or error). With GPU_NODE_TOKEN set every route needs Authorization: Bearer <token>.",
     },

@@ -12,9 +12,9 @@ import type {
   TradeProposal,
   Usage,
 } from "./contract/index.ts";
-import type { BudgetPlanner } from "./phi3/budget.ts";
-import type { ByteNfa } from "./phi3/language.ts";
 import type { CompiledGrammar } from "./phi3/xgrammar.ts";
+import type { BudgetPlanner } from "./structured/budget.ts";
+import type { ByteNfa } from "./structured/language.ts";
 
 export interface LoadProgress {
   /** 0..1 */
@@ -72,6 +72,8 @@ export interface HermesRuntime {
    * many and never more. */
   readonly parallel: number;
   generate(input: HermesGenerateInput, control: GenerateControl): Promise<HermesResult>;
+  /** Structured output for any schema of the subset (runtimes without it answer 503). */
+  generateJson?(input: JsonGenerateInput, control: GenerateControl): Promise<JsonResult>;
   /** VRAM in use by the runtime's GPU, MiB, when known. */
   vram?(): Promise<{ usedMiB: number; totalMiB: number } | undefined>;
   dispose(): Promise<void>;
@@ -91,8 +93,9 @@ export interface Phi3GenerateInput {
   prompt: string;
   maxTokens: number;
   sampling?: Sampling;
-  /** Another language than the trade schema's (only for `generateRaw`; the default is the
-   * trade schema's, compiled at load). The caller owns it and frees it after its generations. */
+  /** Another language than the trade schema's (a compiled JSON Schema of the subset,
+   * gpu-node/structured/; only for `generateRaw`, the default is the trade schema's, compiled at
+   * load). The caller owns it and frees it after its generations. */
   constraint?: Phi3Constraint;
 }
 
@@ -101,6 +104,31 @@ export interface Phi3RawResult {
   raw: string;
   tokens: number[];
   finishReason: "stop" | "length";
+  usage: Usage;
+  timings: GenerationTimings;
+}
+
+/** Structured output for any JSON Schema of the subset (both models; gpu-node/structured/). */
+export interface JsonGenerateInput {
+  /** Exactly one of prompt and messages (Phi-3 takes prompt only). */
+  prompt?: string;
+  messages?: ChatMessage[];
+  /** Hermes: the system prompt when `messages` has none. */
+  systemPrompt?: string;
+  /** A JSON Schema of the subset; refused with 400 invalid_schema / unsupported_schema. */
+  schema: Record<string, unknown>;
+  /** The output always closes into a valid value within this many tokens (422
+   * budget_too_small below the schema's minimum). */
+  maxTokens: number;
+  sampling?: Sampling;
+}
+
+export interface JsonResult {
+  /** The parsed value, valid against the schema. */
+  json: unknown;
+  /** The exact JSON text the model produced. */
+  raw: string;
+  finishReason: FinishReason;
   usage: Usage;
   timings: GenerationTimings;
 }
@@ -123,6 +151,8 @@ export interface Phi3Runtime {
   generate(input: Phi3GenerateInput, control: GenerateControl): Promise<Phi3Result>;
   /** The raw text in `input.constraint`'s language (default: the trade schema's), unparsed. */
   generateRaw(input: Phi3GenerateInput, control: GenerateControl): Promise<Phi3RawResult>;
+  /** Structured output for any schema of the subset (runtimes without it answer 503). */
+  generateJson?(input: JsonGenerateInput, control: GenerateControl): Promise<JsonResult>;
   readonly disposed: boolean;
   /** Idempotent; waits for the generations in flight. Later calls fail with model_not_loaded. */
   dispose(): Promise<void>;

@@ -24,9 +24,11 @@ export const ErrorCode = z.enum([
   "payload_too_large",
   "unsupported_media_type",
   "prompt_too_long",
-  /** A JSON Schema outside the structured-output subset (the GPU node's any-schema routes). */
-  "unsupported_schema",
   "budget_too_small",
+  /** json_schema is not a valid JSON Schema (2020-12). */
+  "invalid_schema",
+  /** json_schema uses a keyword outside the structured-output subset (the body names it). */
+  "unsupported_schema",
   "queue_full",
   "too_many_requests",
   "model_not_loaded",
@@ -56,8 +58,11 @@ export const ERROR_STATUS = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   prompt_too_long: 400,
-  unsupported_schema: 400,
   budget_too_small: 422,
+  /** json_schema is not a valid JSON Schema (2020-12). */
+  invalid_schema: 400,
+  /** json_schema uses a keyword outside the supported subset (the body names it). */
+  unsupported_schema: 400,
   queue_full: 429,
   too_many_requests: 429,
   model_not_loaded: 503,

@@ -113,6 +113,7 @@ export async function loadHermes(
       modelName: checked.name ?? basename(options.modelPath, ".gguf"),
       device: onGpu ? { kind: "cuda", name: deviceName } : { kind: "cpu" },
       log,
+      file: checked.info,
     });
     log.info(
       {

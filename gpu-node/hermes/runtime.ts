@@ -10,7 +10,14 @@
  * sequence is never "not yet returned" (node-llama-cpp's dispose() hands it back later, behind a
  * lock that other sequences' decoding holds: `No sequences left`).
  */
-import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
+import type {
+  GgufFileInfo,
+  Llama,
+  LlamaContext,
+  LlamaContextSequence,
+  LlamaModel,
+  Token,
+} from "node-llama-cpp";
 import type { Logger } from "pino";
 import { ServiceError } from "../contract/errors.ts";
 import type {
@@ -18,9 +25,12 @@ import type {
   HermesGenerateInput,
   HermesResult,
   HermesRuntime,
+  JsonGenerateInput,
+  JsonResult,
 } from "../runtime.ts";
 import { type ChatMlIds, chatMlTokens, chatTurns } from "./chatml.ts";
 import { StopFilter } from "./stop.ts";
+import { HermesStructured } from "./structured.ts";
 
 /** Tokens detokenized together at most while waiting for a complete UTF-8 character. */
 const MAX_PENDING_TOKENS = 4;
@@ -37,6 +47,8 @@ export interface LlamaHermesParts {
   modelName: string;
   device: { kind: "cuda" | "cpu"; name?: string };
   log: Logger;
+  /** The GGUF's metadata: its token list is structured output's view of the vocabulary. */
+  file: GgufFileInfo;
 }
 
 export class LlamaHermesRuntime implements HermesRuntime, AsyncDisposable {
@@ -53,6 +65,8 @@ export class LlamaHermesRuntime implements HermesRuntime, AsyncDisposable {
   /** A plain-text token used as left context, so a token's text is its mid-text form. */
   readonly #textContext: Token[];
   #disposing: Promise<void> | undefined;
+  /** Structured output (structured.ts), set up on the first JSON request. */
+  #structured: Promise<HermesStructured> | undefined;
 
   constructor(parts: LlamaHermesParts) {
     this.#parts = parts;
@@ -107,16 +121,58 @@ export class LlamaHermesRuntime implements HermesRuntime, AsyncDisposable {
   }
 
   generate(input: HermesGenerateInput, control: GenerateControl): Promise<HermesResult> {
+    return this.#track(() => this.#generate(input, control));
+  }
+
+  /** Structured output for a schema of the subset: constrained decoding on a pool sequence. */
+  generateJson(input: JsonGenerateInput, control: GenerateControl): Promise<JsonResult> {
+    return this.#track(() => this.#generateJson(input, control));
+  }
+
+  /** Runs a generation unless disposing; dispose() waits for it. */
+  #track<T>(start: () => Promise<T>): Promise<T> {
     if (this.#disposing) {
       return Promise.reject(
         new ServiceError("model_not_loaded", "Hermes has been unloaded.", { state: "disposed" }),
       );
     }
-    const run = this.#generate(input, control);
+    const run = start();
     this.#inFlight.add(run);
     const forget = () => this.#inFlight.delete(run);
     run.then(forget, forget);
     return run;
+  }
+
+  async #generateJson(input: JsonGenerateInput, control: GenerateControl): Promise<JsonResult> {
+    const { signal } = control;
+    if (signal.aborted) throw abortError(signal, 0);
+    if (!this.#structured) {
+      const created = HermesStructured.create(this.#parts.model, this.#parts.file);
+      this.#structured = created;
+      created.catch(() => {
+        if (this.#structured === created) this.#structured = undefined;
+      });
+    }
+    const structured = await this.#structured;
+    // Compiled (or refused) before a sequence is taken.
+    const lease = await structured.lease(input.schema);
+    try {
+      const prompt = this.promptTokens({ ...input, systemPrompt: input.systemPrompt ?? "" });
+      structured.check(prompt.length, this.contextSize, input.maxTokens, lease.constraint);
+      const sequence = this.#take(prompt);
+      try {
+        return await structured.generate(sequence, prompt, input, lease.constraint, {
+          signal,
+          ...(control.onText ? { onText: control.onText } : {}),
+          aborted: (tokens) => abortError(signal, tokens),
+        });
+      } finally {
+        // Back in the pool before the caller (and the scheduler) hears that this one ended.
+        this.#free.push(sequence);
+      }
+    } finally {
+      lease.release();
+    }
   }
 
   async #generate(input: HermesGenerateInput, control: GenerateControl): Promise<HermesResult> {
@@ -255,6 +311,7 @@ export class LlamaHermesRuntime implements HermesRuntime, AsyncDisposable {
   dispose(): Promise<void> {
     this.#disposing ??= (async () => {
       await Promise.allSettled([...this.#inFlight]);
+      await (await this.#structured?.catch(() => undefined))?.dispose();
       const { context, model, llama, ownsLlama, log } = this.#parts;
       await context.dispose();
       await model.dispose();

@@ -16,6 +16,7 @@
 import { randomInt } from "node:crypto";
 import { ServiceError } from "../contract/errors.ts";
 import type { GenerateControl, Phi3Constraint, Phi3GenerateInput } from "../runtime.ts";
+import { budgetTooSmall } from "../structured/index.ts";
 import type { OnnxDecoder } from "./decoder.ts";
 import type { Phi3ModelConfig } from "./folder.ts";
 import { KvBatch } from "./kv.ts";
@@ -167,10 +168,12 @@ export class Phi3Engine {
     if (constraint) {
       const minimum = this.minimumTokens(constraint);
       if (minimum > budget) {
-        const what = input.constraint ? "output" : "proposal";
+        // A request's own schema (structured output) speaks max_tokens; the trade schema's
+        // seed endpoint speaks max_length.
+        if (input.constraint) throw budgetTooSmall(budget, minimum);
         throw new ServiceError(
           "budget_too_small",
-          `max_length ${budget} is too small: the shortest valid ${what} needs ${minimum} tokens`,
+          `max_length ${budget} is too small: the shortest valid proposal needs ${minimum} tokens`,
           { min_max_length: minimum },
         );
       }

@@ -9,13 +9,17 @@ import { ServiceError } from "../contract/errors.ts";
 import { TradeProposal } from "../contract/index.ts";
 import type {
   GenerateControl,
+  JsonGenerateInput,
+  JsonResult,
   LoadOptions,
   Phi3GenerateInput,
   Phi3Options,
   Phi3Result,
   Phi3Runtime,
 } from "../runtime.ts";
-import { BudgetPlanner } from "./budget.ts";
+import { BudgetPlanner } from "../structured/budget.ts";
+import { budgetTooSmall, ConstraintCache, type ConstraintLease } from "../structured/index.ts";
+import { ByteNfa } from "../structured/language.ts";
 import { OnnxDecoder } from "./decoder.ts";
 import {
   type EngineStats,
@@ -25,15 +29,14 @@ import {
 } from "./engine.ts";
 import { type Phi3ModelConfig, readPhi3Folder } from "./folder.ts";
 import { tradeProposalLanguage } from "./grammar.ts";
-import { ByteNfa } from "./language.ts";
 import { buildVocabulary, createPromptTokenizer, type Vocabulary } from "./vocab.ts";
 import { loadXGrammar, type TokenizerInfo, type XGrammar } from "./xgrammar.ts";
 
-export { BudgetPlanner } from "./budget.ts";
+export { BudgetPlanner } from "../structured/budget.ts";
+export { ByteNfa } from "../structured/language.ts";
 export type { EngineStats, GenerateOptions, RawGeneration } from "./engine.ts";
 export { Phi3FolderError, parseGenaiConfig, readPhi3Folder } from "./folder.ts";
 export { tradeProposalLanguage } from "./grammar.ts";
-export { ByteNfa } from "./language.ts";
 export { maskAllows, mulberry32, TokenSampler } from "./sampler.ts";
 export { buildVocabulary, createChatFormatter, createPromptTokenizer } from "./vocab.ts";
 export { bitmaskAllows, loadXGrammar } from "./xgrammar.ts";
@@ -59,6 +62,12 @@ export interface Phi3OnnxRuntime extends Phi3Runtime {
   countPromptTokens(prompt: string): number;
   /** ONNX runs since load (prefills, batched decode steps and their rows). */
   readonly stats: Readonly<EngineStats>;
+  /** A JSON Schema of the subset compiled for this model (xgrammar on its vocabulary, the
+   * planner on its tokens), cached by schema hash; pass `lease.constraint` as
+   * `Phi3GenerateInput.constraint` and `release()` it when the generation is over. Throws
+   * ServiceError invalid_schema / unsupported_schema. */
+  constraintFor(schema: unknown): Promise<ConstraintLease>;
+  generateJson(input: JsonGenerateInput, control: GenerateControl): Promise<JsonResult>;
 }
 
 /** xgrammar's view of the real vocabulary. Control tokens become "" so xgrammar treats them as
@@ -134,6 +143,7 @@ export async function loadPhi3(
       parallel: options.parallel ?? DEFAULT_PHI3_PARALLEL,
     });
     const minMaxLength = engine.minimumTokens();
+    const constraints = new ConstraintCache({ xgrammar, tokenizerInfo, vocabulary });
     progress(1, "ready");
     logger?.info(
       {
@@ -145,7 +155,7 @@ export async function loadPhi3(
       },
       "Phi-3 loaded",
     );
-    return new Phi3Onnx(engine, decoder, owned, {
+    return new Phi3Onnx(engine, decoder, owned, constraints, {
       modelName: basename(config.modelFile).replace(/\.onnx$/, ""),
       minMaxLength,
       contextLength: config.contextLength,
@@ -168,6 +178,7 @@ class Phi3Onnx implements Phi3OnnxRuntime {
     private readonly engine: Phi3Engine,
     private readonly decoder: OnnxDecoder,
     private readonly owned: { dispose(): void }[],
+    private readonly constraints: ConstraintCache,
     info: { modelName: string; minMaxLength: number; contextLength: number },
   ) {
     this.modelName = info.modelName;
@@ -221,6 +232,43 @@ class Phi3Onnx implements Phi3OnnxRuntime {
     return this.engine.run(input, control, options);
   }
 
+  constraintFor(schema: unknown): Promise<ConstraintLease> {
+    this.open();
+    return this.constraints.lease(schema);
+  }
+
+  async generateJson(input: JsonGenerateInput, control: GenerateControl): Promise<JsonResult> {
+    this.open();
+    if (input.prompt === undefined) {
+      throw new ServiceError("invalid_request", "Phi-3 takes a prompt, not messages.");
+    }
+    const lease = await this.constraints.lease(input.schema);
+    try {
+      const { constraint } = lease;
+      if (constraint.minTokens > input.maxTokens) {
+        throw budgetTooSmall(input.maxTokens, constraint.minTokens);
+      }
+      const result = await this.generateRaw(
+        {
+          prompt: input.prompt,
+          maxTokens: input.maxTokens,
+          ...(input.sampling ? { sampling: input.sampling } : {}),
+          constraint,
+        },
+        control,
+      );
+      return {
+        json: JSON.parse(result.raw),
+        raw: result.raw,
+        finishReason: result.finishReason,
+        usage: result.usage,
+        timings: result.timings,
+      };
+    } finally {
+      lease.release();
+    }
+  }
+
   countPromptTokens(prompt: string): number {
     return this.engine.promptTokens(prompt).length;
   }
@@ -230,6 +278,7 @@ class Phi3Onnx implements Phi3OnnxRuntime {
   dispose(): Promise<void> {
     this.closing ??= (async () => {
       await this.engine.idle();
+      await this.constraints.dispose();
       for (const item of this.owned) item.dispose();
       await this.decoder.release();
     })();

@@ -5,7 +5,7 @@
  * invariant), or finishes.
  */
 import type { GenerateControl, Phi3Constraint, Phi3RawResult } from "../runtime.ts";
-import type { StateSet } from "./language.ts";
+import type { StateSet } from "../structured/language.ts";
 import type { SamplingParams, TokenSampler } from "./sampler.ts";
 import type { Vocabulary } from "./vocab.ts";
 import type { GrammarMatcher, XGrammar } from "./xgrammar.ts";
@@ -89,6 +89,15 @@ export class Sequence {
       for (let tries = 0; tries < MAX_REFUSALS_PER_STEP && !chosen; tries++) {
         const id = this.setup.sampler.next();
         if (id === undefined) break;
+        if (stopIds.has(id)) {
+          // An end-of-text id where the value may end (e.g. after a number at the root, which
+          // could go on): the model chose to stop. Anywhere else it is refused.
+          if (nfa.isComplete(state)) {
+            this.finishReason = "stop";
+            return undefined;
+          }
+          continue;
+        }
         const bytes = vocabulary.bytes[id];
         const next = bytes && nfa.advance(state, bytes);
         // Keep room to close: after this token, the plan must fit in what is left.

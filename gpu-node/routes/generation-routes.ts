@@ -35,6 +35,9 @@ export interface GenerationOperation<Body extends z.ZodType, R extends RuntimeBa
   /** The model's slot in the registry, and the message while it is not ready. */
   slot: (deps: RouteDeps) => ModelSlot<R>;
   notLoaded: string;
+  /** Refusals that depend on the body alone, before readiness and the gate (e.g. a schema
+   * outside the subset): such a request never waits for a slot. */
+  check?: (body: z.output<Body>) => void;
   generate: (runtime: R, body: z.output<Body>, control: GenerateControl) => Promise<T>;
   /** The text the stream's pieces add up to. */
   textOf: (value: T) => string;
@@ -83,6 +86,7 @@ export function registerGeneration<Body extends z.ZodType, R extends RuntimeBase
 
   app.openapi(jsonRoute, async (c) => {
     const body = bodyOf(c);
+    op.check?.(body);
     const { runtime, gate } = readyModel(op.slot(deps), op.notLoaded);
     const generated = await runGeneration(c, deps, gate, (control) =>
       op.generate(runtime, body, control),
@@ -94,6 +98,7 @@ export function registerGeneration<Body extends z.ZodType, R extends RuntimeBase
 
   app.openapi(streamRoute, async (c) => {
     const body = bodyOf(c);
+    op.check?.(body);
     const { runtime, gate } = readyModel(op.slot(deps), op.notLoaded);
     return streamGeneration(c, deps, gate, {
       work: (control) => op.generate(runtime, body, control),

@@ -117,6 +117,8 @@ describe("planChat", () => {
     ).toEqual({
       kind: "json",
       schema,
+      // Phi-3 takes one prompt: the last user message.
+      prompt: "hi",
     });
     expect(plan({ response_format: { type: "json_schema", json_schema } }).mode).toEqual({
       kind: "json",

@@ -1,17 +1,20 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Ajv2020 } from "ajv/dist/2020.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   GPU_ROUTES,
   GpuNodeHealth,
   HermesGenerateResponse,
+  JsonGenerateResponse,
   Phi3GenerateResponse,
   TradeProposal,
 } from "../../gpu-node/contract/index.ts";
 import { StreamEvent } from "../../gpu-node/contract/stream.ts";
 import { writeTinyHermes } from "../../gpu-node/models/tiny/hermes.ts";
 import { writeTinyPhi3 } from "../../gpu-node/models/tiny/phi3.ts";
+import { CALENDAR_EVENT, ORDER_TICKET, REASONING } from "../structured/schemas.ts";
 import { type RunningNode, startGpuNode } from "../support/gpu-node-process.ts";
 
 const TOKEN = "tiny-models-token";
@@ -177,6 +180,73 @@ describe("the GPU node process with tiny real models", () => {
     const done = events.at(-1);
     const response = Phi3GenerateResponse.parse(done?.type === "done" ? done.response : {});
     expect(events.flatMap((e) => (e.type === "text" ? [e.text] : [])).join("")).toBe(response.raw);
+  });
+
+  it("JSON for any schema on both models at once, streamed and not, sharing the pools with free text", async () => {
+    const schemas = [ORDER_TICKET, CALENDAR_EVENT, REASONING];
+    const ajv = new Ajv2020({ strict: false, allErrors: true });
+    const validators = schemas.map((schema) => ajv.compile(structuredClone(schema)));
+    const jobs = [GPU_ROUTES.hermesJson, GPU_ROUTES.phi3Json].flatMap((route) =>
+      schemas.map(async (schema, i) => {
+        const res = await call(route, {
+          prompt: `json ${i}`,
+          json_schema: schema,
+          max_tokens: 120,
+          sampling: { temperature: 0.8, seed: i },
+        });
+        expect(res.status).toBe(200);
+        return { i, body: JsonGenerateResponse.parse(await res.json()) };
+      }),
+    );
+    const streams = [GPU_ROUTES.hermesJsonStream, GPU_ROUTES.phi3JsonStream].flatMap((route) =>
+      schemas.map(async (schema, i) => {
+        const events = await readStream(
+          await call(route, { prompt: `stream ${i}`, json_schema: schema, max_tokens: 120 }),
+        );
+        const done = events.at(-1);
+        const body = JsonGenerateResponse.parse(done?.type === "done" ? done.response : {});
+        expect(events.flatMap((e) => (e.type === "text" ? [e.text] : [])).join("")).toBe(body.raw);
+        return { i, body };
+      }),
+    );
+    const free = call(GPU_ROUTES.hermesGenerate, { prompt: "free", max_tokens: 40 });
+    const answers = await Promise.all([...jobs, ...streams]);
+    expect((await free).status).toBe(200);
+    for (const { i, body } of answers) {
+      expect(validators[i]?.(body.json)).toBe(true);
+      expect(JSON.parse(body.raw)).toEqual(body.json);
+      expect(body.usage.completion_tokens).toBeLessThanOrEqual(120);
+    }
+  });
+
+  it("a cancelled JSON stream stops its sequence; the pool serves JSON again", async () => {
+    const stopped = () =>
+      node.stdout().match(/Client disconnected; generation stopped/g)?.length ?? 0;
+    const before = stopped();
+    // A long string: the value cannot end before ~150 tokens, so the cancel comes first.
+    const schema = { type: "string", minLength: 150, maxLength: 200 };
+    for (const route of [GPU_ROUTES.hermesJsonStream, GPU_ROUTES.phi3JsonStream]) {
+      const events = await readStream(
+        await call(route, { prompt: "long", json_schema: schema, max_tokens: 400 }),
+        2,
+      );
+      expect(events.every((e) => e.type === "text")).toBe(true);
+    }
+    const until = Date.now() + 10_000;
+    while (stopped() < before + 2 && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(stopped()).toBe(before + 2);
+    for (const route of [GPU_ROUTES.hermesJson, GPU_ROUTES.phi3Json]) {
+      const res = await call(route, { prompt: "again", json_schema: schema, max_tokens: 400 });
+      expect(res.status).toBe(200);
+      const body = JsonGenerateResponse.parse(await res.json());
+      expect(typeof body.json).toBe("string");
+      expect([...(body.json as string)].length).toBeGreaterThanOrEqual(150);
+    }
+    const health = GpuNodeHealth.parse(await (await call(GPU_ROUTES.health)).json());
+    expect(health.models.hermes.queue).toMatchObject({ running: 0, waiting: 0 });
+    expect(health.models.phi3.queue).toMatchObject({ running: 0, waiting: 0 });
   });
 
   it("exits 0 on SIGTERM after disposing the models", async () => {

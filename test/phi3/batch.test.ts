@@ -16,8 +16,8 @@ import {
   type Phi3OnnxRuntime,
   readPhi3Folder,
 } from "../../gpu-node/phi3/index.ts";
-import { alt, lit, seq, toEbnf } from "../../gpu-node/phi3/language.ts";
 import type { Phi3GenerateInput } from "../../gpu-node/runtime.ts";
+import { alt, lit, seq, toEbnf } from "../../gpu-node/structured/language.ts";
 import { makeTinyFolder, type TinyFolder, tradeSchemaValidator } from "./helpers.ts";
 
 const never = () => ({ signal: new AbortController().signal });

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BudgetPlanner } from "../../gpu-node/phi3/budget.ts";
 import { readPhi3Folder } from "../../gpu-node/phi3/folder.ts";
 import { tradeProposalLanguage } from "../../gpu-node/phi3/grammar.ts";
-import { ByteNfa } from "../../gpu-node/phi3/language.ts";
 import { buildVocabulary, type Vocabulary } from "../../gpu-node/phi3/vocab.ts";
+import { BudgetPlanner } from "../../gpu-node/structured/budget.ts";
+import { ByteNfa } from "../../gpu-node/structured/language.ts";
 import { makeTinyFolder, type TinyFolder, tradeSchemaValidator } from "./helpers.ts";
 
 const encode = (s: string) => new TextEncoder().encode(s);

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { TRADE_PROPOSAL_JSON_SCHEMA } from "../../gpu-node/contract/index.ts";
-import { objectLanguage, tradeProposalLanguage } from "../../gpu-node/phi3/grammar.ts";
-import { ByteNfa } from "../../gpu-node/phi3/language.ts";
+import { tradeProposalLanguage } from "../../gpu-node/phi3/grammar.ts";
 import { loadXGrammar } from "../../gpu-node/phi3/xgrammar.ts";
+import { ByteNfa } from "../../gpu-node/structured/language.ts";
+import { schemaLanguage } from "../../gpu-node/structured/schema.ts";
 import { tradeSchemaValidator } from "./helpers.ts";
 
 const { lang, ebnf } = tradeProposalLanguage();
@@ -133,26 +134,20 @@ describe("the trade-proposal grammar", () => {
 
   it("refuses schema constructs it does not implement instead of loosening them", () => {
     const base = TRADE_PROPOSAL_JSON_SCHEMA;
-    expect(() => objectLanguage({ ...base, additionalProperties: true })).toThrow(
+    expect(() => schemaLanguage({ ...base, additionalProperties: true })).toThrow(
       /additionalProperties/,
     );
     expect(() =>
-      objectLanguage({
-        ...base,
-        properties: {
-          ...base.properties,
-          confidence: { type: "number", minimum: 0, maximum: 100 },
-        },
-      }),
-    ).toThrow(/bounds/);
-    expect(() =>
-      objectLanguage({
+      schemaLanguage({
         ...base,
         properties: { ...base.properties, ticker: { type: "string", pattern: "^[A-Z]+$" } },
       }),
     ).toThrow(/pattern/);
     expect(() =>
-      objectLanguage({ ...base, properties: { ...base.properties, n: { type: "integer" } } }),
-    ).toThrow(/integer/);
+      schemaLanguage({
+        ...base,
+        properties: { ...base.properties, ticker: { type: "string", format: "email" } },
+      }),
+    ).toThrow(/format/);
   });
 });

@@ -4,11 +4,9 @@
  * malformed UTF-8), and no control or padding token is ever allowed inside the text.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BudgetPlanner } from "../../gpu-node/phi3/budget.ts";
 import { type Phi3Folder, readPhi3Folder } from "../../gpu-node/phi3/folder.ts";
 import { tradeProposalLanguage } from "../../gpu-node/phi3/grammar.ts";
 import { createTokenizerInfo } from "../../gpu-node/phi3/index.ts";
-import { ByteNfa, type StateSet } from "../../gpu-node/phi3/language.ts";
 import { buildVocabulary, type Vocabulary } from "../../gpu-node/phi3/vocab.ts";
 import {
   bitmaskAllows,
@@ -16,6 +14,8 @@ import {
   loadXGrammar,
   type TokenizerInfo,
 } from "../../gpu-node/phi3/xgrammar.ts";
+import { BudgetPlanner } from "../../gpu-node/structured/budget.ts";
+import { ByteNfa, type StateSet } from "../../gpu-node/structured/language.ts";
 import { makeTinyFolder, type TinyFolder } from "./helpers.ts";
 
 const NON_ASCII_BYTE = /^<0x[89A-F][0-9A-F]>$/;

@@ -299,6 +299,9 @@ export function createStandInApp(options: StandInOptions, record: StandInGpuNode
   });
 
   const jsonFor = (model: "hermes" | "phi3", body: JsonGenerateRequest) => {
+    if (model === "phi3" && body.prompt === undefined) {
+      return fail(422, { error: "Phi-3 takes a prompt, not messages.", code: "invalid_request" });
+    }
     if (usesUnsupported(body.json_schema)) {
       return fail(400, {
         error: "json_schema uses a keyword outside the supported subset ($ref, pattern).",

@@ -93,7 +93,13 @@ function nodeRequest(plan: ChatPlan, prepared: Prepared): NodeRequest {
     case "json":
       return {
         kind: "json",
-        body: { messages, json_schema: plan.mode.schema, max_tokens, ...opt },
+        body: {
+          // Phi-3's JSON route takes a prompt, not messages (the GPU node answers 422).
+          ...(plan.mode.prompt !== undefined ? { prompt: plan.mode.prompt } : { messages }),
+          json_schema: plan.mode.schema,
+          max_tokens,
+          ...opt,
+        },
       };
     case "proposal":
       return {

@@ -78,8 +78,9 @@ export type ChatMode =
   | { kind: "text" }
   /** Phi-3's trade proposal: recorded, takes feedback. */
   | { kind: "proposal"; prompt: string }
-  /** Any other JSON schema, on the model's any-schema route. */
-  | { kind: "json"; schema: Record<string, unknown> };
+  /** Any other JSON schema, on the model's any-schema route. Phi-3 takes one prompt (the last
+   * user message, as for a proposal), Hermes the conversation. */
+  | { kind: "json"; schema: Record<string, unknown>; prompt?: string };
 
 export interface ChatPlan {
   model: ModelId;
@@ -208,7 +209,7 @@ export function planChat(body: ChatCompletionRequest): ChatPlan {
     mode =
       schema === undefined || isTradeSchema(schema)
         ? { kind: "proposal", prompt: lastUser.content }
-        : { kind: "json", schema };
+        : { kind: "json", schema, prompt: lastUser.content };
   } else if (!format || format.type === "text") {
     mode = { kind: "text" };
   } else if (format.type === "json_object") {

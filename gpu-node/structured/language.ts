@@ -29,6 +29,18 @@ export type Lang =
       readonly name: string;
       readonly items: readonly Lang[];
       readonly end: Lang;
+    }
+  /**
+   * `(items[0] | items[1] | …) next`, or `end` when given, printed as the rule
+   * `name ::= end | items[0] next | items[1] next | …`: the right-recursive shape xgrammar masks
+   * fast (the same as `loop`, but moving on to another rule). The automaton builds `next` once.
+   */
+  | {
+      readonly kind: "step";
+      readonly name: string;
+      readonly items: readonly Lang[];
+      readonly next: Lang;
+      readonly end: Lang | undefined;
     };
 
 export const lit = (text: string): Lang => ({ kind: "lit", text });
@@ -57,6 +69,15 @@ export const loop = (name: string, items: Lang[], end: Lang): Lang => ({
   kind: "loop",
   name,
   items,
+  end,
+});
+
+/** One of `items` then `next`, or `end`, as one right-recursive rule (see the `step` node). */
+export const step = (name: string, items: Lang[], next: Lang, end?: Lang): Lang => ({
+  kind: "step",
+  name,
+  items,
+  next,
   end,
 });
 
@@ -148,6 +169,19 @@ export function toEbnf(root: Lang): string {
         }
         return node.name;
       }
+      case "step": {
+        if (!rules.has(node.name)) {
+          rules.set(node.name, "");
+          const unwrap = (item: Lang): string =>
+            item.kind === "seq" && item.items.length > 0
+              ? item.items.map(print).join(" ")
+              : print(item);
+          const next = print(node.next);
+          const tails = node.items.map((item) => `${unwrap(item)} ${next}`);
+          rules.set(node.name, [...(node.end ? [unwrap(node.end)] : []), ...tails].join(" | "));
+        }
+        return node.name;
+      }
     }
   };
   const rootText = print(root);
@@ -170,8 +204,22 @@ interface ByteEdge {
 export type StateSet = readonly number[];
 
 export class ByteNfa {
-  private readonly eps: number[][] = [];
-  private readonly edges: ByteEdge[][] = [];
+  /** Built with arrays, then packed (below) and emptied. */
+  private eps: number[][] = [];
+  private edges: ByteEdge[][] = [];
+  /** The packed automaton (CSR): a large schema's automaton is a handful of typed arrays, not
+   * hundreds of thousands of small objects for the garbage collector to walk on every major GC
+   * (which showed as 20-80 ms pauses per token before). */
+  private readonly size: number;
+  private readonly epsStart: Int32Array;
+  private readonly epsTo: Int32Array;
+  private readonly edgeStart: Int32Array;
+  private readonly edgeLo: Uint8Array;
+  private readonly edgeHi: Uint8Array;
+  private readonly edgeTo: Int32Array;
+  /** Visit marks for closures (a stamp per call instead of a Set). */
+  private readonly mark: Int32Array;
+  private stamp = 0;
   private readonly start: number;
   private readonly accept: number;
   /** Bytes from each state to the accept state along the shortest path. */
@@ -184,11 +232,27 @@ export class ByteNfa {
     this.start = this.newState();
     this.accept = this.newState();
     this.build(root, this.start, this.accept);
+    const n = this.eps.length;
+    this.size = n;
+    this.epsStart = new Int32Array(n + 1);
+    this.edgeStart = new Int32Array(n + 1);
+    for (let s = 0; s < n; s++) {
+      this.epsStart[s + 1] = (this.epsStart[s] as number) + (this.eps[s] as number[]).length;
+      this.edgeStart[s + 1] = (this.edgeStart[s] as number) + (this.edges[s] as ByteEdge[]).length;
+    }
+    this.epsTo = Int32Array.from(this.eps.flat());
+    const all = this.edges.flat();
+    this.edgeLo = Uint8Array.from(all, (e) => e.lo);
+    this.edgeHi = Uint8Array.from(all, (e) => e.hi);
+    this.edgeTo = Int32Array.from(all, (e) => e.to);
+    this.eps = [];
+    this.edges = [];
+    this.mark = new Int32Array(n);
     [this.dist, this.nextByte, this.nextState] = this.shortestPaths();
   }
 
   get stateCount(): number {
-    return this.eps.length;
+    return this.size;
   }
 
   initial(): StateSet {
@@ -201,7 +265,12 @@ export class ByteNfa {
     for (const b of input) {
       const next: number[] = [];
       for (const s of current) {
-        for (const e of this.edges[s] ?? []) if (b >= e.lo && b <= e.hi) next.push(e.to);
+        const end = this.edgeStart[s + 1] as number;
+        for (let e = this.edgeStart[s] as number; e < end; e++) {
+          if (b >= (this.edgeLo[e] as number) && b <= (this.edgeHi[e] as number)) {
+            next.push(this.edgeTo[e] as number);
+          }
+        }
       }
       if (next.length === 0) return undefined;
       current = this.closure(next);
@@ -215,7 +284,7 @@ export class ByteNfa {
 
   /** Whether nothing may follow: complete and no byte can extend it. */
   isFinal(set: StateSet): boolean {
-    return this.isComplete(set) && set.every((s) => (this.edges[s] ?? []).length === 0);
+    return this.isComplete(set) && set.every((s) => this.edgeStart[s] === this.edgeStart[s + 1]);
   }
 
   /** The state of `set` closest to the end (ties: the lowest id), which fixes the completion. */
@@ -286,6 +355,13 @@ export class ByteNfa {
         this.build(node.end, head, to);
         return;
       }
+      case "step": {
+        const mid = this.newState();
+        for (const item of node.items) this.build(item, from, mid);
+        this.build(node.next, mid, to);
+        if (node.end) this.build(node.end, from, to);
+        return;
+      }
       case "seq": {
         let s = from;
         for (const item of node.items) {
@@ -328,24 +404,31 @@ export class ByteNfa {
   }
 
   private closure(states: readonly number[]): StateSet {
-    const seen = new Set<number>();
+    const stamp = ++this.stamp;
+    const out: number[] = [];
     const stack = [...states];
     while (stack.length > 0) {
       const s = stack.pop() as number;
-      if (seen.has(s)) continue;
-      seen.add(s);
-      for (const t of this.eps[s] ?? []) stack.push(t);
+      if (this.mark[s] === stamp) continue;
+      this.mark[s] = stamp;
+      out.push(s);
+      const end = this.epsStart[s + 1] as number;
+      for (let e = this.epsStart[s] as number; e < end; e++) stack.push(this.epsTo[e] as number);
     }
-    return [...seen].sort((a, b) => a - b);
+    return out.sort((a, b) => a - b);
   }
 
   /** 0-1 BFS backwards from the accept state: epsilon costs 0, a byte costs 1. */
   private shortestPaths(): [Int32Array, Int32Array, Int32Array] {
-    const n = this.eps.length;
+    const n = this.size;
     const reverse: { from: number; byte: number }[][] = Array.from({ length: n }, () => []);
     for (let s = 0; s < n; s++) {
-      for (const t of this.eps[s] ?? []) reverse[t]?.push({ from: s, byte: -1 });
-      for (const e of this.edges[s] ?? []) reverse[e.to]?.push({ from: s, byte: e.lo });
+      for (let e = this.epsStart[s] as number; e < (this.epsStart[s + 1] as number); e++) {
+        reverse[this.epsTo[e] as number]?.push({ from: s, byte: -1 });
+      }
+      for (let e = this.edgeStart[s] as number; e < (this.edgeStart[s + 1] as number); e++) {
+        reverse[this.edgeTo[e] as number]?.push({ from: s, byte: this.edgeLo[e] as number });
+      }
     }
     const dist = new Int32Array(n).fill(-1);
     const nextByte = new Int32Array(n).fill(-1);
