@@ -16,8 +16,8 @@ import * as ort from "onnxruntime-node";
 import type { Logger } from "pino";
 import type { DeviceChoice } from "../runtime.ts";
 import { Phi3FolderError, type Phi3ModelConfig, PULL_HINT } from "./folder.ts";
-import { missingCudaProviderFiles, removeOrtDebugLog } from "./ort-process.ts";
 import { KvBatch, type KvLayout, type KvType } from "./kv.ts";
+import { missingCudaProviderFiles, removeOrtDebugLog } from "./ort-process.ts";
 
 export interface DecoderOptions {
   device: DeviceChoice;
