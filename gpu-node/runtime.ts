@@ -187,4 +187,7 @@ export interface Phi3Options {
   threads: number;
   /** Sequences decoded together in one ONNX run per step (PHI3_PARALLEL, default 4). */
   parallel?: number;
+  /** Cache positions one batch may hold (PHI3_KV_TOKENS): rows × the longest row's prompt +
+   * max_length. Unset: no bound beyond parallel × the model's context. */
+  kvTokens?: number;
 }

@@ -28,6 +28,11 @@ export function defaultPhi3Dir(device: DeviceChoice, nvidiaGpu: boolean): string
 }
 
 /** A model path set to this literal disables the model (state "disabled"). */
+/** Phi-3 cache positions per batch: 4 rows of 512 (prompt + max_length), or one of 2048. On a GPU
+ * it is what keeps Phi-3's fp16 cache (about 384 KiB per position, past and present both on the
+ * card during a step) inside a 12 GB card's budget (README "Hardware"). */
+export const DEFAULT_PHI3_KV_TOKENS = 2048;
+
 export const MODEL_OFF = "off";
 
 export const DEFAULT_HERMES_SYSTEM_PROMPT =
@@ -63,6 +68,8 @@ export interface GpuNodeSettings {
     threads: number;
     /** Sequences decoded together, one ONNX run per step (PHI3_PARALLEL). */
     parallel: number;
+    /** Cache positions one batch may hold (PHI3_KV_TOKENS): bounds the KV cache's memory. */
+    kvTokens: number;
     queueMax: number;
   };
   /** Longest a generation request may take on the node, whatever deadline the caller sends. */
@@ -142,6 +149,7 @@ export const EnvSchema = z.object({
   PHI3_DEVICE: choice(DEVICE_CHOICES),
   PHI3_THREADS: optionalInteger(0, 256),
   PHI3_PARALLEL: optionalInteger(1, 64),
+  PHI3_KV_TOKENS: optionalInteger(256, 1_048_576),
   PHI3_QUEUE_MAX: optionalInteger(0, 10_000),
   GPU_NODE_MAX_REQUEST_MS: optionalInteger(100, 3_600_000),
   SHUTDOWN_GRACE_MS: optionalInteger(0, 600_000),
@@ -207,6 +215,7 @@ export function parseGpuNodeSettings(
       device: e.PHI3_DEVICE ?? "auto",
       threads: e.PHI3_THREADS ?? threads,
       parallel: e.PHI3_PARALLEL ?? 4,
+      kvTokens: e.PHI3_KV_TOKENS ?? DEFAULT_PHI3_KV_TOKENS,
       queueMax: e.PHI3_QUEUE_MAX ?? 8,
     },
     maxRequestMs: e.GPU_NODE_MAX_REQUEST_MS ?? 120_000,

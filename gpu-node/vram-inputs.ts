@@ -145,7 +145,7 @@ export async function gatherVramInputs(
   if (phi3OnGpu && phi3.modelDir !== null) {
     try {
       if (!existsSync(phi3.modelDir)) throw new Error(`${phi3.modelDir} does not exist`);
-      input.phi3 = { shape: await readPhi3Shape(phi3.modelDir) };
+      input.phi3 = { shape: await readPhi3Shape(phi3.modelDir), kvTokens: phi3.kvTokens };
     } catch (error) {
       input.unknown?.push(`phi3: ${(error as Error).message}`);
     }

@@ -44,7 +44,8 @@ export interface VramPlanInput {
   /** Hermes when it will run on the GPU (absent: on the CPU, disabled, or its file unreadable). */
   hermes?: { shape: HermesShape; contextSize: number; parallel: number };
   /** Phi-3 when it will run on the GPU. */
-  phi3?: { shape: Phi3Shape };
+  /** kvTokens: cache positions one batch may hold (PHI3_KV_TOKENS); unset = one context. */
+  phi3?: { shape: Phi3Shape; kvTokens?: number };
   /** Models that would run on the GPU but whose shapes could not be read (with why). */
   unknown?: string[];
   /** What the plan must fit: VRAM_BUDGET_MIB, else the card's total; absent = no check. */
@@ -135,10 +136,14 @@ export function hermesItems(h: NonNullable<VramPlanInput["hermes"]>): VramItem[]
 export function phi3Items(p: NonNullable<VramPlanInput["phi3"]>): VramItem[] {
   const s = p.shape;
   const kvPerToken = s.layers * s.kvHeads * s.headDim * 2 * s.elementBytes;
-  const kv = 2 * kvPerToken * s.contextLength;
-  // A prefill of the whole context: its logits, and a few hidden-size activations per token.
-  const logits = s.vocab * s.contextLength * s.elementBytes;
-  const activations = 4 * s.hidden * s.contextLength * s.elementBytes;
+  // The batch holds at most kvTokens positions (rows × the longest row), one request at most
+  // the smaller of that and the model's context.
+  const cells = p.kvTokens ?? s.contextLength;
+  const longest = Math.min(cells, s.contextLength);
+  const kv = 2 * kvPerToken * cells;
+  // A prefill of the longest prompt: its logits, and a few hidden-size activations per token.
+  const logits = s.vocab * longest * s.elementBytes;
+  const activations = 4 * s.hidden * longest * s.elementBytes;
   const dynamicMiB = mib(kv) + mib(logits + activations);
   return [
     {
@@ -150,14 +155,14 @@ export function phi3Items(p: NonNullable<VramPlanInput["phi3"]>): VramItem[] {
       item: "phi3_kv_cache",
       mib: mib(kv),
       basis:
-        `past + present on the card together: 2 x ${fmt(s.contextLength)} tokens x ${s.layers} layers` +
+        `past + present on the card together: 2 x ${fmt(cells)} positions (PHI3_KV_TOKENS) x ${s.layers} layers` +
         ` x ${s.kvHeads} KV heads x ${s.headDim} x 2 (K, V) x ${s.elementBytes} B`,
     },
     {
       item: "phi3_activations",
       mib: mib(logits + activations),
       basis:
-        `prefill of ${fmt(s.contextLength)} tokens: logits x ${fmt(s.vocab)} + 4 x ${s.hidden}` +
+        `prefill of ${fmt(longest)} tokens: logits x ${fmt(s.vocab)} + 4 x ${s.hidden}` +
         ` hidden, ${s.elementBytes} B each`,
     },
     {

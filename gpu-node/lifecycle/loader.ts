@@ -58,6 +58,7 @@ export async function loadModels(input: LoadModelsInput): Promise<void> {
           device: settings.phi3.device,
           threads: settings.phi3.threads,
           parallel: settings.phi3.parallel,
+          kvTokens: settings.phi3.kvTokens,
         },
         load,
       ),

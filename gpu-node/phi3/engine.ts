@@ -46,6 +46,9 @@ export interface EngineParts {
   constraint: Phi3Constraint;
   /** Rows of a decode step. */
   parallel: number;
+  /** Cache positions the batch may hold, rows × the longest row's prompt + max_length
+   * (PHI3_KV_TOKENS): what bounds the KV cache's memory, on the card or in RAM. */
+  kvTokens?: number;
 }
 
 interface Request {
@@ -71,11 +74,14 @@ export interface EngineStats {
   steps: number;
   /** Rows over all batched decode runs (steps × rows per step). */
   stepRows: number;
+  /** The most rows one decode step carried. */
+  maxRows: number;
 }
 
 export class Phi3Engine {
   readonly parallel: number;
-  readonly stats: EngineStats = { prefills: 0, steps: 0, stepRows: 0 };
+  readonly kvTokens: number;
+  readonly stats: EngineStats = { prefills: 0, steps: 0, stepRows: 0, maxRows: 0 };
   private readonly stopIds: ReadonlySet<number>;
   private readonly textLimit: number;
   private readonly waiting: Request[] = [];
@@ -89,6 +95,7 @@ export class Phi3Engine {
 
   constructor(private readonly parts: EngineParts) {
     this.parallel = Math.max(1, parts.parallel);
+    this.kvTokens = parts.kvTokens ?? Number.POSITIVE_INFINITY;
     this.stopIds = new Set(parts.config.eosIds);
     // Ids past the tokenizer's vocabulary are padding of the logits, never chosen.
     this.textLimit = parts.vocabulary.tokens.reduce((max, t, id) => (t === "" ? max : id + 1), 0);
@@ -156,6 +163,13 @@ export class Phi3Engine {
     const { config, vocabulary } = this.parts;
     const budget = input.maxTokens;
     const prompt = this.promptTokens(input.prompt);
+    if (prompt.length + budget > this.kvTokens && this.kvTokens < config.contextLength) {
+      throw new ServiceError(
+        "prompt_too_long",
+        `the prompt is ${prompt.length} tokens; with max_length ${budget} that exceeds the ${this.kvTokens} cache positions one Phi-3 batch may hold (PHI3_KV_TOKENS): shorten the prompt or lower max_length`,
+        { prompt_tokens: prompt.length, context_length: this.kvTokens, max_length: budget },
+      );
+    }
     if (prompt.length + budget > config.contextLength) {
       throw new ServiceError(
         "prompt_too_long",
@@ -210,7 +224,10 @@ export class Phi3Engine {
   private async drive(): Promise<void> {
     while (this.load > 0) {
       this.dropCancelled();
-      const next = this.waiting.length > 0 && this.active < this.parallel;
+      const next =
+        this.waiting.length > 0 &&
+        this.active < this.parallel &&
+        this.cacheFits(this.waiting[0] as Request);
       if (next) await this.admit(this.waiting.shift() as Request);
       await this.step();
     }
@@ -231,6 +248,15 @@ export class Phi3Engine {
 
   private get active(): number {
     return this.rows.length + this.solo.length;
+  }
+
+  /** Whether a newcomer's row keeps the batch within kvTokens at its worst (every row as long
+   * as the longest prompt + max_length). Alone it always fits (setup refused it otherwise). */
+  private cacheFits(request: Request): boolean {
+    if (this.rows.length === 0) return true;
+    const need = (setup: SequenceSetup) => setup.prompt.length + setup.budget;
+    const longest = Math.max(need(request.setup), ...this.rows.map((r) => need(r.request.setup)));
+    return (this.rows.length + 1) * longest <= this.kvTokens;
   }
 
   /** Cancelled sequences leave: their callers get the signal's reason. */
@@ -328,6 +354,7 @@ export class Phi3Engine {
       let logits: Float32Array[];
       this.stats.steps++;
       this.stats.stepRows += this.rows.length;
+      this.stats.maxRows = Math.max(this.stats.maxRows, this.rows.length);
       try {
         logits = await this.parts.decoder.step(
           this.batch,

@@ -141,6 +141,7 @@ export async function loadPhi3(
       xgrammar,
       constraint: { grammar, nfa, planner },
       parallel: options.parallel ?? DEFAULT_PHI3_PARALLEL,
+      ...(options.kvTokens !== undefined ? { kvTokens: options.kvTokens } : {}),
     });
     const minMaxLength = engine.minimumTokens();
     const constraints = new ConstraintCache({ xgrammar, tokenizerInfo, vocabulary });
@@ -151,6 +152,7 @@ export async function loadPhi3(
         device: decoder.device.kind,
         layers: config.numLayers,
         parallel: engine.parallel,
+        kv_tokens: engine.kvTokens,
         min_max_length: minMaxLength,
       },
       "Phi-3 loaded",

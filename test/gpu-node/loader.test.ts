@@ -67,7 +67,14 @@ const settings = (hermesPath: string | null, phi3Path: string | null) => ({
     systemPrompt: "s",
     queueMax: 4,
   },
-  phi3: { modelDir: phi3Path, device: "cpu" as const, threads: 1, parallel: 2, queueMax: 4 },
+  phi3: {
+    modelDir: phi3Path,
+    device: "cpu" as const,
+    threads: 1,
+    parallel: 2,
+    kvTokens: 2048,
+    queueMax: 4,
+  },
 });
 
 function setup(hermesPath: string | null, phi3Path: string | null) {
@@ -131,6 +138,7 @@ describe("background loading and health", () => {
       device: "cpu",
       threads: 1,
       parallel: 2,
+      kvTokens: 2048,
     });
 
     t.hermes.calls[0]?.load.onProgress?.({ fraction: 0.5, phase: "loading weights" });

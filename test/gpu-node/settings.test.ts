@@ -47,6 +47,7 @@ describe("parseGpuNodeSettings", () => {
         device: "auto",
         threads: 4,
         parallel: 4,
+        kvTokens: 2048,
         queueMax: 8,
       },
       maxRequestMs: 120_000,
@@ -74,6 +75,7 @@ describe("parseGpuNodeSettings", () => {
         PHI3_DEVICE: "cpu",
         PHI3_THREADS: "2",
         PHI3_PARALLEL: "6",
+        PHI3_KV_TOKENS: "8192",
         PHI3_QUEUE_MAX: "20",
         GPU_NODE_MAX_REQUEST_MS: "5000",
         SHUTDOWN_GRACE_MS: "0",
@@ -101,6 +103,7 @@ describe("parseGpuNodeSettings", () => {
       device: "cpu",
       threads: 2,
       parallel: 6,
+      kvTokens: 8192,
       queueMax: 20,
     });
     expect(s.maxRequestMs).toBe(5000);
@@ -159,6 +162,7 @@ describe("parseGpuNodeSettings", () => {
     ["PHI3_DEVICE", "gpu"],
     ["PHI3_THREADS", "two"],
     ["PHI3_PARALLEL", "0"],
+    ["PHI3_KV_TOKENS", "100"],
     ["PHI3_QUEUE_MAX", "-3"],
     ["GPU_NODE_MAX_REQUEST_MS", "0"],
     ["SHUTDOWN_GRACE_MS", "1e3"],

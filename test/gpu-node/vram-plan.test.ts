@@ -48,6 +48,8 @@ const item = (plan: ReturnType<typeof planVram>, name: string) =>
   plan.items.find((i) => i.item === name)?.mib;
 
 describe("planVram", () => {
+  // One Hermes sequence and a whole Phi-3 context (no PHI3_KV_TOKENS bound): the worst case the
+  // first round's settings had, which a 12 GB card cannot hold.
   const defaults = planVram({
     hermes: { shape: HERMES_8B, contextSize: 6144, parallel: 1 },
     phi3: { shape: PHI3_MINI },
@@ -93,6 +95,31 @@ describe("planVram", () => {
       /does not fit the card's 12,288 MiB: lower HERMES_CTX/,
     );
     expect(vramPlanSummary(defaults)).toContain("ABOVE the watchdog's 10,500 MiB");
+  });
+
+  it("the shipped defaults fit a 12 GB card: HERMES_PARALLEL=auto (2 on a GPU) and PHI3_KV_TOKENS=2048", () => {
+    const shipped = parseGpuNodeSettings({}, { nvidiaGpu: true });
+    expect(shipped.phi3.kvTokens).toBe(2048);
+    const plan = planVram({
+      hermes: { shape: HERMES_8B, contextSize: shipped.hermes.contextSize, parallel: 2 },
+      phi3: { shape: PHI3_MINI, kvTokens: shipped.phi3.kvTokens },
+      budget: { mib: 12_288, source: "card" },
+      watchdogThresholdMiB: WATCHDOG,
+    });
+    // 2 x 2048 positions x 384 KiB: past and present of the whole batch.
+    expect(item(plan, "phi3_kv_cache")).toBe(1536);
+    expect(plan.fits_budget).toBe(true);
+    expect(vramPlanRefusal(plan)).toBeUndefined();
+    // Still above the watchdog's threshold at the very worst case (every cache full at once).
+    expect(plan.under_watchdog_threshold).toBe(false);
+    // One Hermes sequence and 1024 Phi-3 positions stay under it.
+    const careful = planVram({
+      hermes: { shape: HERMES_8B, contextSize: 6144, parallel: 1 },
+      phi3: { shape: PHI3_MINI, kvTokens: 1024 },
+      budget: { mib: 12_288, source: "card" },
+      watchdogThresholdMiB: WATCHDOG,
+    });
+    expect(careful.under_watchdog_threshold).toBe(true);
   });
 
   it("a 24 GB card fits the defaults; a budget from VRAM_BUDGET_MIB is named, not printed", () => {

@@ -183,6 +183,36 @@ describe("Phi-3 continuous batching", () => {
   });
 });
 
+describe("Phi-3 batch within PHI3_KV_TOKENS", () => {
+  it("admits a newcomer only while rows x the longest prompt + max_length fits; longer alone is prompt_too_long", async () => {
+    const folder = await makeTinyFolder(23);
+    // Room for two rows of up to 200 positions, not three.
+    const runtime = await loadPhi3(
+      { modelDir: folder.dir, device: "cpu", threads: 1, parallel: 4, kvTokens: 400 },
+      {},
+    );
+    try {
+      const prompt = PROMPTS[0] as string;
+      const promptTokens = (await runtime.generateRaw({ prompt, maxTokens: 30 }, never())).usage
+        .prompt_tokens;
+      const maxTokens = 200 - promptTokens;
+      const alone = await runtime.generateRaw({ prompt, maxTokens }, never());
+      const results = await Promise.all(
+        [0, 1, 2, 3].map(() => runtime.generateRaw({ prompt, maxTokens }, never())),
+      );
+      // Batched or not, the same greedy output; never more than two rows in one step.
+      for (const r of results) expect(r.tokens).toEqual(alone.tokens);
+      expect(runtime.stats.maxRows).toBe(2);
+      await expect(
+        runtime.generateRaw({ prompt, maxTokens: 401 - promptTokens }, never()),
+      ).rejects.toMatchObject({ code: "prompt_too_long" });
+    } finally {
+      await runtime.dispose();
+      await folder.remove();
+    }
+  });
+});
+
 describe("Phi-3 runtime lifecycle", () => {
   let folder: TinyFolder;
   beforeAll(async () => {
