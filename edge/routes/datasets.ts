@@ -1,8 +1,8 @@
 /** GET /feedback/phi3/datasets: the corrections as SFT or DPO fine-tuning data (NDJSON). */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../deps.ts";
-import { ApiError } from "../errors.ts";
 import { exportDataset } from "../services/export-dataset.ts";
+import { ndjsonResponse } from "./ndjson.ts";
 import { errorResponses } from "./schemas.ts";
 
 export const DatasetQuery = z.object({
@@ -36,38 +36,14 @@ export const datasetRoute = createRoute({
 export function registerDatasets(app: OpenAPIHono<AppEnv>): void {
   app.openapi(datasetRoute, async (c) => {
     const query = c.req.valid("query");
-    const { logger, requestId } = c.var.ctx;
     const lines = exportDataset({
       ctx: c.var.ctx,
       input: { format: query.format, since: query.since ? new Date(query.since) : undefined },
     });
-    // The first read happens before answering: an unreachable database is a 503 envelope.
-    let pending: IteratorResult<unknown> | undefined;
-    try {
-      pending = await lines.next();
-    } catch (err) {
-      throw new ApiError("database_unavailable", "Could not read the record.", {}, { cause: err });
-    }
-    const encoder = new TextEncoder();
-    const stream = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        try {
-          const next = pending ?? (await lines.next());
-          pending = undefined;
-          if (next.done) controller.close();
-          else controller.enqueue(encoder.encode(`${JSON.stringify(next.value)}\n`));
-        } catch (err) {
-          logger.error({ err, request_id: requestId }, "dataset export failed mid-stream");
-          controller.error(err);
-        }
-      },
-      async cancel() {
-        await lines.return(undefined);
-      },
-    });
-    c.header("content-type", "application/x-ndjson; charset=utf-8");
-    c.header("content-disposition", `attachment; filename="phi3_${query.format}.jsonl"`);
     // zod-openapi types JSON and text bodies only; a stream has no typed form, hence the cast.
-    return c.body(stream, 200) as never;
+    return (await ndjsonResponse(c, lines, {
+      filename: `phi3_${query.format}.jsonl`,
+      what: "dataset export",
+    })) as never;
   });
 }

@@ -1,9 +1,9 @@
 /** POST /feedback/phi3/ and GET /feedback/phi3/export. */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../deps.ts";
-import { ApiError, describeError } from "../errors.ts";
 import { exportLines } from "../services/export.ts";
 import { submitFeedback } from "../services/feedback.ts";
+import { ndjsonResponse } from "./ndjson.ts";
 import { ExportQuery, errorResponses, FeedbackRequest, FeedbackResponse } from "./schemas.ts";
 
 export const feedbackRoute = createRoute({
@@ -64,49 +64,16 @@ export function registerFeedback(app: OpenAPIHono<AppEnv>): void {
 
   app.openapi(exportRoute, async (c) => {
     const query = c.req.valid("query");
-    const { db, logger, requestId } = c.var.ctx;
-    const lines = exportLines(db, {
+    const lines = exportLines(c.var.ctx.db, {
       kind: query.kind,
       since: query.since ? new Date(query.since) : undefined,
     });
-    // The first read happens before answering, so an unreachable database is a 503 envelope
-    // rather than a 200 that breaks off.
-    let first: IteratorResult<Record<string, unknown>>;
-    try {
-      first = await lines.next();
-    } catch (err) {
-      throw new ApiError("database_unavailable", "Could not read the record.", {}, { cause: err });
-    }
-    let pending: IteratorResult<Record<string, unknown>> | undefined = first;
-    const encoder = new TextEncoder();
-    // Pull-based: the next batch is read only when the client has taken the last one.
-    const stream = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        try {
-          const next = pending ?? (await lines.next());
-          pending = undefined;
-          if (next.done) controller.close();
-          else controller.enqueue(encoder.encode(`${JSON.stringify(next.value)}\n`));
-        } catch (err) {
-          logger.error(
-            { err: describeError(err), request_id: requestId },
-            "export failed mid-stream",
-          );
-          controller.error(err);
-        }
-      },
-      async cancel() {
-        await lines.return(undefined);
-      },
-    });
-    const file = {
+    const filename = {
       log: "phi3_feedback_log.jsonl",
       feedback: "phi3_feedback_data.jsonl",
       generations: "generations.jsonl",
     }[query.kind];
-    c.header("content-type", "application/x-ndjson; charset=utf-8");
-    c.header("content-disposition", `attachment; filename="${file}"`);
     // zod-openapi types JSON and text bodies only; a stream has no typed form, hence the cast.
-    return c.body(stream, 200) as never;
+    return (await ndjsonResponse(c, lines, { filename, what: "export" })) as never;
   });
 }
