@@ -17,7 +17,7 @@ import type { Logger } from "pino";
 import type { DeviceChoice } from "../runtime.ts";
 import { Phi3FolderError, type Phi3ModelConfig, PULL_HINT } from "./folder.ts";
 import { KvBatch, type KvLayout, type KvType } from "./kv.ts";
-import { missingCudaProviderFiles, removeOrtDebugLog } from "./ort-process.ts";
+import { cleanOrtDebugLog, missingCudaProviderFiles } from "./ort-process.ts";
 
 export interface DecoderOptions {
   device: DeviceChoice;
@@ -118,7 +118,7 @@ export class OnnxDecoder {
         throw missingFileError(config, error);
       }
     }
-    removeOrtDebugLog();
+    cleanOrtDebugLog();
     const meta = session.inputMetadata.find((m) => m.name === config.names.pastKey(0));
     const kvType = meta?.isTensor ? meta.type : undefined;
     if (kvType !== "float32" && kvType !== "float16") {

@@ -31,6 +31,20 @@ export function removeOrtDebugLog(path = ortDebugLogPath()): boolean {
   }
 }
 
+let cleanupArmed = false;
+
+/**
+ * Removes the debug log now, and again shortly after and at exit: the telemetry layer may create
+ * it from its own thread a moment after the session is made, later still on a loaded machine.
+ */
+export function cleanOrtDebugLog(path = ortDebugLogPath()): void {
+  removeOrtDebugLog(path);
+  if (cleanupArmed) return;
+  cleanupArmed = true;
+  for (const ms of [100, 1_000, 5_000]) setTimeout(() => removeOrtDebugLog(path), ms).unref();
+  process.once("exit", () => removeOrtDebugLog(path));
+}
+
 /** Where onnxruntime-node keeps its native libraries for this platform. */
 export function ortBinaryDir(): string | undefined {
   try {

@@ -51,8 +51,12 @@ describe("onnxruntime-node in our processes", () => {
   it("a bare ONNX Runtime session leaves the empty debug log (what we clean up after)", async () => {
     const bare = await child(
       "bare",
-      `import ort from ${JSON.stringify(ORT)};
+      `import { existsSync } from "node:fs";
+       import ort from ${JSON.stringify(ORT)};
        const s = await ort.InferenceSession.create(${JSON.stringify(join(model, "model.onnx"))});
+       // The telemetry layer may create the file from its own thread a moment later.
+       const log = (process.env.TMPDIR || "/tmp") + "/mat-debug-" + process.pid + ".log";
+       for (let i = 0; i < 100 && !existsSync(log); i++) await new Promise((r) => setTimeout(r, 50));
        await s.release();`,
     );
     expect(bare.debugLogs).toHaveLength(1);
