@@ -18,8 +18,8 @@ import type {
   Phi3Runtime,
 } from "../runtime.ts";
 import { BudgetPlanner } from "../structured/budget.ts";
+import { ByteNfa } from "../structured/byte-nfa.ts";
 import { budgetTooSmall, ConstraintCache, type ConstraintLease } from "../structured/index.ts";
-import { ByteNfa } from "../structured/language.ts";
 import { OnnxDecoder } from "./decoder.ts";
 import {
   type EngineStats,
@@ -33,7 +33,7 @@ import { buildVocabulary, createPromptTokenizer, type Vocabulary } from "./vocab
 import { loadXGrammar, type TokenizerInfo, type XGrammar } from "./xgrammar.ts";
 
 export { BudgetPlanner } from "../structured/budget.ts";
-export { ByteNfa } from "../structured/language.ts";
+export { ByteNfa } from "../structured/byte-nfa.ts";
 export type { EngineStats, GenerateOptions, RawGeneration } from "./engine.ts";
 export { Phi3FolderError, parseGenaiConfig, readPhi3Folder } from "./folder.ts";
 export { tradeProposalLanguage } from "./grammar.ts";
