@@ -14,7 +14,7 @@
  *     Random logits (seeded): a random model's walk, long strings and planned closes.
  */
 
-import { maskBias, textTokenWords } from "../gpu-node/hermes/structured.ts";
+import { maskBias, textTokenWords } from "../gpu-node/hermes/token-bias.ts";
 import type { Phi3ModelConfig } from "../gpu-node/phi3/folder.ts";
 import {
   buildVocabulary,

@@ -14,7 +14,7 @@ import type {
 } from "./contract/index.ts";
 import type { CompiledGrammar } from "./phi3/xgrammar.ts";
 import type { BudgetPlanner } from "./structured/budget.ts";
-import type { ByteNfa } from "./structured/language.ts";
+import type { ByteNfa } from "./structured/byte-nfa.ts";
 
 export interface LoadProgress {
   /** 0..1 */

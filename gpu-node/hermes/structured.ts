@@ -25,11 +25,11 @@
  * step and the result parses to a value the schema accepts, within `max_tokens`.
  */
 import { randomInt } from "node:crypto";
-import {
-  type GgufFileInfo,
-  type LlamaContextSequence,
-  type LlamaModel,
-  type Token,
+import type {
+  GgufFileInfo,
+  LlamaContextSequence,
+  LlamaModel,
+  Token,
   TokenBias,
 } from "node-llama-cpp";
 import { ServiceError } from "../contract/errors.ts";
@@ -46,163 +46,13 @@ import {
   type Constraint,
   ConstraintCache,
   type ConstraintLease,
-  type TokenBytes,
 } from "../structured/index.ts";
+import { type GgufVocabulary, ggufVocabulary } from "./gguf-vocabulary.ts";
+import { maskBias, textTokenWords } from "./token-bias.ts";
 
 /** Refused draws per step before the value is closed along the plan. Each costs a forward pass
  * of one token (the step is evaluated again), so fewer than Phi-3's 16. */
 const MAX_REFUSALS = 4;
-/** Added to the allowed tokens' logits when the bias boosts them. */
-const BOOST = 1000;
-
-/** GGUF `tokenizer.ggml.token_type` values (llama.cpp's llama_token_type). */
-const TOKEN_TYPE = { normal: 1, unknown: 2, control: 3, userDefined: 4, unused: 5, byte: 6 };
-
-export interface GgufVocabulary extends TokenBytes {
-  /** What xgrammar gets: the GGUF's token strings, "" for tokens never allowed in the text. */
-  readonly encoded: readonly string[];
-  readonly kind: "byte_fallback" | "byte_level";
-  /** Control tokens (their ids): candidates for end of generation. */
-  readonly controlIds: readonly number[];
-}
-
-/** GPT-2's byte <-> printable-character table (byte-level BPE vocabularies such as Llama 3's). */
-function byteLevelDecoder(): Map<string, number> {
-  const bytes: number[] = [];
-  for (let b = 0x21; b <= 0x7e; b++) bytes.push(b);
-  for (let b = 0xa1; b <= 0xac; b++) bytes.push(b);
-  for (let b = 0xae; b <= 0xff; b++) bytes.push(b);
-  const chars = [...bytes];
-  let extra = 0;
-  for (let b = 0; b < 256; b++) {
-    if (!bytes.includes(b)) {
-      bytes.push(b);
-      chars.push(256 + extra++);
-    }
-  }
-  return new Map(bytes.map((b, i) => [String.fromCodePoint(chars[i] as number), b]));
-}
-
-/** The vocabulary of a GGUF file as xgrammar and the planner see it. */
-export function ggufVocabulary(info: GgufFileInfo): GgufVocabulary {
-  const tokenizer = (info.metadata as { tokenizer?: { ggml?: Record<string, unknown> } }).tokenizer
-    ?.ggml;
-  const tokens = tokenizer?.tokens as string[] | undefined;
-  const types = tokenizer?.token_type as number[] | undefined;
-  const model = tokenizer?.model;
-  if (!tokens || (model !== "llama" && model !== "gpt2")) {
-    throw new Error(
-      `structured output needs a "llama" or "gpt2" GGUF vocabulary, this file has ${String(model)}`,
-    );
-  }
-  const kind = model === "llama" ? "byte_fallback" : "byte_level";
-  const decoder = kind === "byte_level" ? byteLevelDecoder() : undefined;
-  const encoder = new TextEncoder();
-  const bytes: (Uint8Array | undefined)[] = [];
-  const encoded: string[] = [];
-  const controlIds: number[] = [];
-  tokens.forEach((token, id) => {
-    const type = types?.[id] ?? TOKEN_TYPE.normal;
-    if (type === TOKEN_TYPE.control) controlIds.push(id);
-    let value: Uint8Array | undefined;
-    if (type === TOKEN_TYPE.normal || type === TOKEN_TYPE.byte) {
-      if (decoder) {
-        const out: number[] = [];
-        for (const ch of token) {
-          const b = decoder.get(ch);
-          if (b === undefined) {
-            out.length = 0;
-            break;
-          }
-          out.push(b);
-        }
-        value = out.length > 0 ? Uint8Array.from(out) : undefined;
-      } else {
-        const byte = /^<0x([0-9A-Fa-f]{2})>$/.exec(token);
-        value = byte
-          ? Uint8Array.of(Number.parseInt(byte[1] as string, 16))
-          : encoder.encode(token.replaceAll("▁", " "));
-      }
-    }
-    if (value !== undefined && value.length === 0) value = undefined;
-    bytes.push(value);
-    encoded.push(value === undefined ? "" : token);
-  });
-  return { bytes, encoded, kind, controlIds };
-}
-
-/**
- * The token bias that carries a mask (and the refused tokens) to node-llama-cpp's sampler: +1000
- * logits on the allowed tokens when they are at most half the vocabulary, else "never" on the
- * others. End-of-generation tokens are left out of "never", as node-llama-cpp's own set() does,
- * so a refused one forces the boosting form, which leaves every token outside the mask at
- * probability 0.
- */
-export function maskBias(
-  tokenizer: ConstructorParameters<typeof TokenBias>[0],
-  size: number,
-  mask: Int32Array,
-  textWords: Int32Array,
-  banned: ReadonlySet<number>,
-  stopIds: ReadonlySet<number>,
-): TokenBias {
-  // Allowed = in xgrammar's mask, a text token, not refused: 32 tokens per word.
-  const words = new Int32Array(textWords.length);
-  let count = 0;
-  for (let i = 0; i < words.length; i++) {
-    const w = (mask[i] ?? 0) & (textWords[i] as number);
-    words[i] = w;
-    count += popcount(w);
-  }
-  for (const id of banned) {
-    const bit = 1 << (id & 31);
-    if ((words[id >>> 5] as number) & bit) {
-      words[id >>> 5] = (words[id >>> 5] as number) & ~bit;
-      count--;
-    }
-  }
-  const bias = new TokenBias(tokenizer);
-  // TokenBias.set costs two tokenizer look-ups per token (several ms per step at 32k tokens);
-  // its `_biases` map (id -> logit, what the sampler receives) is filled directly when present,
-  // with the same values set() would store.
-  const map = (bias as unknown as { _biases?: unknown })._biases;
-  const put =
-    map instanceof Map
-      ? (id: number, logit: number) => map.set(id, logit)
-      : (id: number, logit: number) =>
-          bias.set(id as Token, logit === -Infinity ? "never" : { logit });
-  const refusedStop = [...banned].some((id) => stopIds.has(id));
-  const boost = refusedStop || count <= size / 2;
-  for (let i = 0; i < words.length; i++) {
-    // The tokens to write in this word: the allowed ones, or the others (within the vocabulary).
-    let w = boost ? (words[i] as number) : ~(words[i] as number);
-    const top = size - i * 32;
-    if (top < 32) w &= (1 << top) - 1;
-    while (w !== 0) {
-      const low = w & -w;
-      const id = i * 32 + 31 - Math.clz32(low);
-      w ^= low;
-      if (boost) put(id, BOOST);
-      else if (!stopIds.has(id)) put(id, -Infinity);
-    }
-  }
-  return bias;
-}
-
-function popcount(x: number): number {
-  let v = x - ((x >>> 1) & 0x55555555);
-  v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
-  return (((v + (v >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
-}
-
-/** One bit per token that writes text (the others are never allowed). */
-export function textTokenWords(bytes: readonly (Uint8Array | undefined)[]): Int32Array {
-  const words = new Int32Array(Math.ceil(bytes.length / 32));
-  bytes.forEach((b, id) => {
-    if (b !== undefined) words[id >>> 5] = (words[id >>> 5] as number) | (1 << (id & 31));
-  });
-  return words;
-}
 
 export interface StructuredSampling {
   temperature?: number;

@@ -13,70 +13,20 @@
  * - rows from the end of the batch fill the leavers' places in place (KvBatch.compact); a
  *   newcomer's cache is copied in beside the batch's (KvBatch.gather).
  */
-import { randomInt } from "node:crypto";
-import { ServiceError } from "../contract/errors.ts";
 import type { GenerateControl, Phi3Constraint, Phi3GenerateInput } from "../runtime.ts";
-import { budgetTooSmall } from "../structured/index.ts";
-import type { OnnxDecoder } from "./decoder.ts";
-import type { Phi3ModelConfig } from "./folder.ts";
+import type {
+  EngineParts,
+  EngineStats,
+  GenerateOptions,
+  Request,
+  Running,
+} from "./engine-types.ts";
 import { KvBatch } from "./kv.ts";
-import { mulberry32, TokenSampler } from "./sampler.ts";
+import { TokenSampler } from "./sampler.ts";
 import { type RawGeneration, Sequence, type SequenceSetup } from "./sequence.ts";
-import type { PromptTokenizer, Vocabulary } from "./vocab.ts";
-import type { XGrammar } from "./xgrammar.ts";
+import { type SetupHost, sequenceSetup } from "./setup.ts";
 
 export type { RawGeneration } from "./sequence.ts";
-
-export interface GenerateOptions {
-  /** false: no grammar mask and no budget plan, stop at an EOS id or the budget (for the
-   * benchmark's comparison; the result may not be JSON). Default true. */
-  constrained?: boolean;
-  /** false: recompute the whole sequence every step instead of using the KV cache (a
-   * correctness reference; such a sequence runs alone, outside the batch). Default true. */
-  kvCache?: boolean;
-}
-
-export interface EngineParts {
-  config: Phi3ModelConfig;
-  decoder: OnnxDecoder;
-  tokenizer: PromptTokenizer;
-  vocabulary: Vocabulary;
-  xgrammar: XGrammar;
-  /** The trade schema's constraint, used when a request brings none. */
-  constraint: Phi3Constraint;
-  /** Rows of a decode step. */
-  parallel: number;
-  /** Cache positions the batch may hold, rows × the longest row's prompt + max_length
-   * (PHI3_KV_TOKENS): what bounds the KV cache's memory, on the card or in RAM. */
-  kvTokens?: number;
-}
-
-interface Request {
-  setup: SequenceSetup;
-  solo: boolean;
-  resolve: (result: RawGeneration) => void;
-  reject: (error: unknown) => void;
-  onAbort: () => void;
-}
-
-interface Running {
-  request: Request;
-  sequence: Sequence;
-  /** The token to feed at the next step. */
-  token: number;
-}
-
-/** Counters since load: ONNX runs and the rows they carried. */
-export interface EngineStats {
-  /** Prefill runs (one per admitted sequence, plus the kvCache: false recomputes). */
-  prefills: number;
-  /** Batched decode runs. */
-  steps: number;
-  /** Rows over all batched decode runs (steps × rows per step). */
-  stepRows: number;
-  /** The most rows one decode step carried. */
-  maxRows: number;
-}
 
 export class Phi3Engine {
   readonly parallel: number;
@@ -160,55 +110,16 @@ export class Phi3Engine {
     control: GenerateControl,
     options: GenerateOptions,
   ): SequenceSetup {
-    const { config, vocabulary } = this.parts;
-    const budget = input.maxTokens;
-    const prompt = this.promptTokens(input.prompt);
-    if (prompt.length + budget > this.kvTokens && this.kvTokens < config.contextLength) {
-      throw new ServiceError(
-        "prompt_too_long",
-        `the prompt is ${prompt.length} tokens; with max_length ${budget} that exceeds the ${this.kvTokens} cache positions one Phi-3 batch may hold (PHI3_KV_TOKENS): shorten the prompt or lower max_length`,
-        { prompt_tokens: prompt.length, context_length: this.kvTokens, max_length: budget },
-      );
-    }
-    if (prompt.length + budget > config.contextLength) {
-      throw new ServiceError(
-        "prompt_too_long",
-        `the prompt is ${prompt.length} tokens; with max_length ${budget} that exceeds the model's context of ${config.contextLength} tokens: shorten the prompt or lower max_length`,
-        { prompt_tokens: prompt.length, context_length: config.contextLength, max_length: budget },
-      );
-    }
-    const constraint =
-      options.constrained === false ? undefined : (input.constraint ?? this.parts.constraint);
-    if (constraint) {
-      const minimum = this.minimumTokens(constraint);
-      if (minimum > budget) {
-        // A request's own schema (structured output) speaks max_tokens; the trade schema's
-        // seed endpoint speaks max_length.
-        if (input.constraint) throw budgetTooSmall(budget, minimum);
-        throw new ServiceError(
-          "budget_too_small",
-          `max_length ${budget} is too small: the shortest valid proposal needs ${minimum} tokens`,
-          { min_max_length: minimum },
-        );
-      }
-    }
-    const sampling = input.sampling;
-    return {
-      prompt,
-      budget,
-      constraint,
-      params: {
-        temperature: sampling?.temperature ?? 0,
-        topK: sampling?.top_k ?? 0,
-        topP: sampling?.top_p ?? 1,
-      },
-      random: mulberry32(sampling?.seed ?? randomInt(2 ** 32)),
-      control,
-      vocabulary,
+    const host: SetupHost = {
+      parts: this.parts,
+      kvTokens: this.kvTokens,
       textLimit: this.textLimit,
       stopIds: this.stopIds,
       sampler: this.sampler,
+      promptTokens: (prompt) => this.promptTokens(prompt),
+      minimumTokens: (constraint) => this.minimumTokens(constraint),
     };
+    return sequenceSetup(host, input, control, options);
   }
 
   private kick(): void {

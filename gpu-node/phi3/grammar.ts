@@ -3,7 +3,8 @@
  * compiler as every other schema (gpu-node/structured/), so its guarantee is the general one.
  */
 import { TRADE_PROPOSAL_JSON_SCHEMA } from "../contract/index.ts";
-import { type Lang, toEbnf } from "../structured/language.ts";
+import { toEbnf } from "../structured/ebnf.ts";
+import type { Lang } from "../structured/language.ts";
 import { schemaLanguage } from "../structured/schema.ts";
 
 export interface OutputLanguage {

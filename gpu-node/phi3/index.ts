@@ -18,23 +18,20 @@ import type {
   Phi3Runtime,
 } from "../runtime.ts";
 import { BudgetPlanner } from "../structured/budget.ts";
+import { ByteNfa } from "../structured/byte-nfa.ts";
 import { budgetTooSmall, ConstraintCache, type ConstraintLease } from "../structured/index.ts";
-import { ByteNfa } from "../structured/language.ts";
 import { OnnxDecoder } from "./decoder.ts";
-import {
-  type EngineStats,
-  type GenerateOptions,
-  Phi3Engine,
-  type RawGeneration,
-} from "./engine.ts";
+import { Phi3Engine, type RawGeneration } from "./engine.ts";
+import type { EngineStats, GenerateOptions } from "./engine-types.ts";
 import { type Phi3ModelConfig, readPhi3Folder } from "./folder.ts";
 import { tradeProposalLanguage } from "./grammar.ts";
 import { buildVocabulary, createPromptTokenizer, type Vocabulary } from "./vocab.ts";
 import { loadXGrammar, type TokenizerInfo, type XGrammar } from "./xgrammar.ts";
 
 export { BudgetPlanner } from "../structured/budget.ts";
-export { ByteNfa } from "../structured/language.ts";
-export type { EngineStats, GenerateOptions, RawGeneration } from "./engine.ts";
+export { ByteNfa } from "../structured/byte-nfa.ts";
+export type { RawGeneration } from "./engine.ts";
+export type { EngineStats, GenerateOptions } from "./engine-types.ts";
 export { Phi3FolderError, parseGenaiConfig, readPhi3Folder } from "./folder.ts";
 export { tradeProposalLanguage } from "./grammar.ts";
 export { maskAllows, mulberry32, TokenSampler } from "./sampler.ts";

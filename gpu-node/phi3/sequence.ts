@@ -5,7 +5,7 @@
  * invariant), or finishes.
  */
 import type { GenerateControl, Phi3Constraint, Phi3RawResult } from "../runtime.ts";
-import type { StateSet } from "../structured/language.ts";
+import type { StateSet } from "../structured/byte-nfa.ts";
 import type { SamplingParams, TokenSampler } from "./sampler.ts";
 import type { Vocabulary } from "./vocab.ts";
 import type { GrammarMatcher, XGrammar } from "./xgrammar.ts";

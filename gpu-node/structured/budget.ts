@@ -9,7 +9,7 @@
  * after every token it picks; when that would break, it emits the plan and stops, so the object
  * always closes within `max_length`.
  */
-import type { ByteNfa, StateSet } from "./language.ts";
+import type { ByteNfa, StateSet } from "./byte-nfa.ts";
 
 /** The bytes each token id writes into the text (undefined or empty: never part of it). Phi-3's
  * `Vocabulary` and Hermes's GGUF vocabulary both have this shape. */

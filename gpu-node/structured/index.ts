@@ -14,13 +14,17 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import { ServiceError } from "../contract/errors.ts";
 import type { CompiledGrammar, TokenizerInfo, XGrammar } from "../phi3/xgrammar.ts";
 import { BudgetPlanner, type TokenBytes } from "./budget.ts";
-import { ByteNfa, type Lang, toEbnf } from "./language.ts";
+import { ByteNfa } from "./byte-nfa.ts";
+import { toEbnf } from "./ebnf.ts";
+import type { Lang } from "./language.ts";
 import { schemaLanguage } from "./schema.ts";
 
 type GrammarCompiler = Awaited<ReturnType<XGrammar["GrammarCompiler"]["createGrammarCompiler"]>>;
 
 export { BudgetPlanner, type TokenBytes } from "./budget.ts";
-export { ByteNfa, type Lang, type StateSet, toEbnf } from "./language.ts";
+export { ByteNfa, type StateSet } from "./byte-nfa.ts";
+export { toEbnf } from "./ebnf.ts";
+export type { Lang } from "./language.ts";
 export { boundedNumber } from "./numbers.ts";
 export { type JsonSchema, layout, schemaLanguage } from "./schema.ts";
 

@@ -17,153 +17,20 @@
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { ServiceError } from "../contract/errors.ts";
 import {
-  alt,
-  bytes,
-  JSON_STRING_CHAR,
-  type Lang,
-  lit,
-  loop,
-  opt,
-  rep,
-  rule,
-  seq,
-  step,
-} from "./language.ts";
-import { boundedNumber, choice, MAX_FRACTION_DIGITS, MAX_INT_DIGITS } from "./numbers.ts";
+  ANNOTATIONS,
+  MAX_LENGTH_BOUND,
+  MAX_NFA_STATES,
+  REFUSED_WHY,
+  refuse,
+  SCHEMA_2020,
+  SUPPORTED,
+} from "./keywords.ts";
+import { alt, type Lang, lit, loop, opt, rep, rule, seq, step } from "./language.ts";
+import { boundedNumber, choice, MAX_INT_DIGITS } from "./numbers.ts";
+import { stateEstimate } from "./state-estimate.ts";
+import { JSON_INTEGER, JSON_NUMBER, JSON_STRING, STRING_CHARS, STRING_TAIL } from "./terminals.ts";
 
 export type JsonSchema = Readonly<Record<string, unknown>>;
-
-/** Keywords that only annotate: ignored, they constrain nothing. */
-const ANNOTATIONS = new Set([
-  "description",
-  "title",
-  "$comment",
-  "examples",
-  "default",
-  "deprecated",
-  "readOnly",
-  "writeOnly",
-]);
-
-/** The subset. Anything else is refused by name. */
-const SUPPORTED = new Set([
-  "type",
-  "properties",
-  "required",
-  "additionalProperties",
-  "items",
-  "minItems",
-  "maxItems",
-  "enum",
-  "const",
-  "anyOf",
-  "minLength",
-  "maxLength",
-  "minimum",
-  "maximum",
-  "exclusiveMinimum",
-  "exclusiveMaximum",
-  "$ref",
-  "$defs",
-  "definitions",
-]);
-
-/** Why some well-known keywords are refused (the message says it). */
-const REFUSED_WHY: Record<string, string> = {
-  not: "the grammar cannot express a complement",
-  pattern: "regular expressions are not translated into the grammar",
-  patternProperties: "regular expressions are not translated into the grammar",
-  format: "formats are not enforced by the grammar",
-  uniqueItems: "uniqueness is not enforced by the grammar",
-  allOf: "intersections are not supported; merge the schemas",
-  oneOf: "exactly-one is not enforced; use anyOf",
-  multipleOf: "divisibility is not enforced by the grammar",
-  additionalProperties: "only additionalProperties: false (or absent, meaning false) is supported",
-  $id: "schema identifiers would change how $ref resolves",
-};
-
-/** Largest minLength/maxLength/minItems/maxItems bound the grammar unrolls. */
-export const MAX_LENGTH_BOUND = 1024;
-/** Largest byte automaton a schema may compile to (states); bigger schemas are refused. */
-export const MAX_NFA_STATES = 400_000;
-
-const SCHEMA_2020 = "https://json-schema.org/draft/2020-12/schema";
-
-function refuse(keyword: string, path: string, why: string): never {
-  throw new ServiceError(
-    "unsupported_schema",
-    `json_schema: "${keyword}" at ${path} is not supported: ${why}.`,
-    { keyword, path },
-  );
-}
-
-const digit = bytes([0x30, 0x39]);
-const hex = bytes([0x30, 0x39], [0x41, 0x46], [0x61, 0x66]);
-const simpleEscape = bytes(
-  [0x22, 0x22],
-  [0x2f, 0x2f],
-  [0x5c, 0x5c],
-  [0x62, 0x62],
-  [0x66, 0x66],
-  [0x6e, 0x6e],
-  [0x72, 0x72],
-  [0x74, 0x74],
-);
-
-/** Any JSON string: written as `"\"" json_string_sub` with a right-recursive tail (see `loop`),
- * the same language as `"\"" (char | "\\" escape)* "\""`, which xgrammar masks hundreds of
- * times slower (bench/constrained.ts). */
-export const JSON_STRING = rule(
-  "json_string",
-  seq(
-    lit('"'),
-    loop(
-      "json_string_sub",
-      [JSON_STRING_CHAR, seq(lit("\\"), alt(simpleEscape, seq(lit("u"), rep(hex, 4, 4))))],
-      lit('"'),
-    ),
-  ),
-);
-
-/** One code point after a backslash, never a UTF-16 surrogate half (`\uD800`-`\uDFFF`), so that
- * each escape counts as one character, as ajv counts minLength/maxLength. */
-const SAFE_ESCAPE = seq(
-  lit("\\"),
-  alt(
-    simpleEscape,
-    seq(
-      lit("u"),
-      alt(
-        seq(
-          bytes([0x30, 0x39], [0x41, 0x43], [0x45, 0x46], [0x61, 0x63], [0x65, 0x66]),
-          rep(hex, 3, 3),
-        ),
-        seq(bytes([0x44, 0x44], [0x64, 0x64]), bytes([0x30, 0x37]), rep(hex, 2, 2)),
-      ),
-    ),
-  ),
-);
-
-/** One character of a length-bounded string: unescaped, or an escape. */
-const STRING_CHARS = [JSON_STRING_CHAR, SAFE_ESCAPE];
-
-/** The rest of a string once its minimum length is written: any characters, then `"`. */
-const STRING_TAIL = loop("json_string_tail", [JSON_STRING_CHAR, SAFE_ESCAPE], lit('"'));
-
-/** A plain decimal: no exponent (so never Infinity), bounded digits. */
-export const JSON_NUMBER = rule(
-  "json_number",
-  seq(
-    opt(lit("-")),
-    alt(lit("0"), seq(bytes([0x31, 0x39]), rep(digit, 0, MAX_INT_DIGITS - 1))),
-    opt(seq(lit("."), rep(digit, 1, MAX_FRACTION_DIGITS))),
-  ),
-);
-
-const JSON_INTEGER = rule(
-  "json_integer",
-  seq(opt(lit("-")), alt(lit("0"), seq(bytes([0x31, 0x39]), rep(digit, 0, MAX_INT_DIGITS - 1)))),
-);
 
 /** The one-line layout the grammar writes, for enum and const values. */
 export function layout(value: unknown): string {
@@ -173,50 +40,6 @@ export function layout(value: unknown): string {
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}: ${layout(v)}`).join(", ")}}`;
   }
   return JSON.stringify(value);
-}
-
-/** Number of NFA states the Thompson construction makes for a node (shared nodes per use). */
-function stateEstimate(root: Lang): number {
-  const memo = new Map<Lang, number>();
-  const count = (node: Lang): number => {
-    const known = memo.get(node);
-    if (known !== undefined) return known;
-    let n: number;
-    switch (node.kind) {
-      case "lit":
-        n = new TextEncoder().encode(node.text).length;
-        break;
-      case "bytes":
-        n = 0;
-        break;
-      case "char":
-        n = count(node.bytes);
-        break;
-      case "rule":
-        n = count(node.body);
-        break;
-      case "loop":
-        n = 1 + node.items.reduce((sum, item) => sum + 1 + count(item), 0) + count(node.end);
-        break;
-      case "step":
-        n =
-          1 +
-          node.items.reduce((sum, item) => sum + count(item), 0) +
-          count(node.next) +
-          (node.end ? count(node.end) : 0);
-        break;
-      case "seq":
-      case "alt":
-        n = node.items.reduce((sum, item) => sum + 1 + count(item), 0);
-        break;
-      case "rep":
-        n = (node.max === Infinity ? node.min + 2 : node.max) * (1 + count(node.item)) + 2;
-        break;
-    }
-    memo.set(node, n);
-    return n;
-  };
-  return count(root);
 }
 
 export interface SchemaLanguage {

@@ -17,7 +17,8 @@ import {
   readPhi3Folder,
 } from "../../gpu-node/phi3/index.ts";
 import type { Phi3GenerateInput } from "../../gpu-node/runtime.ts";
-import { alt, lit, seq, toEbnf } from "../../gpu-node/structured/language.ts";
+import { toEbnf } from "../../gpu-node/structured/ebnf.ts";
+import { alt, lit, seq } from "../../gpu-node/structured/language.ts";
 import { makeTinyFolder, type TinyFolder, tradeSchemaValidator } from "./helpers.ts";
 
 const never = () => ({ signal: new AbortController().signal });

@@ -3,7 +3,7 @@ import { readPhi3Folder } from "../../gpu-node/phi3/folder.ts";
 import { tradeProposalLanguage } from "../../gpu-node/phi3/grammar.ts";
 import { buildVocabulary, type Vocabulary } from "../../gpu-node/phi3/vocab.ts";
 import { BudgetPlanner } from "../../gpu-node/structured/budget.ts";
-import { ByteNfa } from "../../gpu-node/structured/language.ts";
+import { ByteNfa } from "../../gpu-node/structured/byte-nfa.ts";
 import { makeTinyFolder, type TinyFolder, tradeSchemaValidator } from "./helpers.ts";
 
 const encode = (s: string) => new TextEncoder().encode(s);

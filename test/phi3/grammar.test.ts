@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { TRADE_PROPOSAL_JSON_SCHEMA } from "../../gpu-node/contract/index.ts";
 import { tradeProposalLanguage } from "../../gpu-node/phi3/grammar.ts";
 import { loadXGrammar } from "../../gpu-node/phi3/xgrammar.ts";
-import { ByteNfa } from "../../gpu-node/structured/language.ts";
+import { ByteNfa } from "../../gpu-node/structured/byte-nfa.ts";
 import { schemaLanguage } from "../../gpu-node/structured/schema.ts";
 import { tradeSchemaValidator } from "./helpers.ts";
 

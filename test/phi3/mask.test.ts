@@ -15,7 +15,7 @@ import {
   type TokenizerInfo,
 } from "../../gpu-node/phi3/xgrammar.ts";
 import { BudgetPlanner } from "../../gpu-node/structured/budget.ts";
-import { ByteNfa, type StateSet } from "../../gpu-node/structured/language.ts";
+import { ByteNfa, type StateSet } from "../../gpu-node/structured/byte-nfa.ts";
 import { makeTinyFolder, type TinyFolder } from "./helpers.ts";
 
 const NON_ASCII_BYTE = /^<0x[89A-F][0-9A-F]>$/;

@@ -1,7 +1,7 @@
 /** The token bias that carries xgrammar's mask to node-llama-cpp's sampler (Hermes). */
 import type { TokenBias } from "node-llama-cpp";
 import { describe, expect, it } from "vitest";
-import { maskBias, textTokenWords } from "../../gpu-node/hermes/structured.ts";
+import { maskBias, textTokenWords } from "../../gpu-node/hermes/token-bias.ts";
 
 const tokenizer = Object.assign(() => [], { isEogToken: () => false }) as unknown as Parameters<
   typeof maskBias

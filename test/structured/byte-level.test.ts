@@ -6,7 +6,7 @@
  */
 import type { GgufFileInfo } from "node-llama-cpp";
 import { describe, expect, it } from "vitest";
-import { ggufVocabulary } from "../../gpu-node/hermes/structured.ts";
+import { ggufVocabulary } from "../../gpu-node/hermes/gguf-vocabulary.ts";
 import { bitmaskAllows, loadXGrammar } from "../../gpu-node/phi3/xgrammar.ts";
 import { ConstraintCache, type StateSet } from "../../gpu-node/structured/index.ts";
 import { ORDER_TICKET, REASONING } from "./schemas.ts";

@@ -6,7 +6,7 @@
 import { Ajv2020 } from "ajv/dist/2020.js";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ByteNfa } from "../../gpu-node/structured/language.ts";
+import { ByteNfa } from "../../gpu-node/structured/byte-nfa.ts";
 import { boundedNumber, exactDecimal } from "../../gpu-node/structured/numbers.ts";
 
 const encode = (s: string) => new TextEncoder().encode(s);
