@@ -223,11 +223,12 @@ describe("the GPU node process with tiny real models", () => {
     const stopped = () =>
       node.stdout().match(/Client disconnected; generation stopped/g)?.length ?? 0;
     const before = stopped();
-    // A long string: the value cannot end before ~150 tokens, so the cancel comes first.
-    const schema = { type: "string", minLength: 150, maxLength: 200 };
+    // A long string: the value cannot end before a few hundred tokens, so the cancel (after the
+    // second piece) reaches the node first, even on a loaded machine.
+    const schema = { type: "string", minLength: 450, maxLength: 500 };
     for (const route of [GPU_ROUTES.hermesJsonStream, GPU_ROUTES.phi3JsonStream]) {
       const events = await readStream(
-        await call(route, { prompt: "long", json_schema: schema, max_tokens: 400 }),
+        await call(route, { prompt: "long", json_schema: schema, max_tokens: 700 }),
         2,
       );
       expect(events.every((e) => e.type === "text")).toBe(true);
@@ -238,11 +239,11 @@ describe("the GPU node process with tiny real models", () => {
     }
     expect(stopped()).toBe(before + 2);
     for (const route of [GPU_ROUTES.hermesJson, GPU_ROUTES.phi3Json]) {
-      const res = await call(route, { prompt: "again", json_schema: schema, max_tokens: 400 });
+      const res = await call(route, { prompt: "again", json_schema: schema, max_tokens: 700 });
       expect(res.status).toBe(200);
       const body = JsonGenerateResponse.parse(await res.json());
       expect(typeof body.json).toBe("string");
-      expect([...(body.json as string)].length).toBeGreaterThanOrEqual(150);
+      expect([...(body.json as string)].length).toBeGreaterThanOrEqual(450);
     }
     const health = GpuNodeHealth.parse(await (await call(GPU_ROUTES.health)).json());
     expect(health.models.hermes.queue).toMatchObject({ running: 0, waiting: 0 });

@@ -48,18 +48,30 @@ describe("onnxruntime-node in our processes", () => {
     expect(ortDebugLogPath({}, 7)).toBe("/tmp/mat-debug-7.log");
   });
 
-  it("a bare ONNX Runtime session leaves the empty debug log (what we clean up after)", async () => {
+  it("the empty debug log a bare ONNX Runtime session leaves is what our cleanup removes", async () => {
     const bare = await child(
       "bare",
       `import { existsSync } from "node:fs";
        import ort from ${JSON.stringify(ORT)};
+       import { removeOrtDebugLog } from ${JSON.stringify(join(ROOT, "gpu-node/phi3/ort-process.ts"))};
        const s = await ort.InferenceSession.create(${JSON.stringify(join(model, "model.onnx"))});
-       // The telemetry layer may create the file from its own thread a moment later.
+       // The telemetry layer may create the file from its own thread a moment later (and in some
+       // runs, loaded or not, not at all: then there is nothing to clean up).
        const log = (process.env.TMPDIR || "/tmp") + "/mat-debug-" + process.pid + ".log";
        for (let i = 0; i < 100 && !existsSync(log); i++) await new Promise((r) => setTimeout(r, 50));
-       await s.release();`,
+       const before = existsSync(log);
+       const removed = removeOrtDebugLog(log);
+       await s.release();
+       console.log(JSON.stringify({ before, removed, after: existsSync(log) }));`,
     );
-    expect(bare.debugLogs).toHaveLength(1);
+    const report = JSON.parse(bare.stdout.trim().split("\n").at(-1) ?? "{}") as {
+      before?: boolean;
+      removed?: boolean;
+      after?: boolean;
+    };
+    expect(report.removed).toBe(report.before);
+    expect(report.after).toBe(false);
+    expect(bare.debugLogs).toEqual([]);
   });
 
   it("loading Phi-3 leaves no debug log, and PHI3_DEVICE=cuda without the provider fails quietly", async () => {
