@@ -260,7 +260,7 @@ export const streaming: Benchmark = {
           "TTFT: from sending the request to the first piece of text. tokens/s: (tokens - 1) / " +
             "(last piece - first piece), the rate once streaming.",
           tiny
-            ? "Tiny random-weight models on the CPU: the GPU side is fast, so the edge's share is large; on real models it is a smaller fraction."
+            ? "Tiny random-weight models on the CPU: a piece every ~1 ms, so this measures the edge's cost per piece (the extra hop, SSE re-encoding, recording the completion) against a very fast generator; no real model was measured."
             : `Against the stand-in, which sends one piece every ${STAND_IN_PIECE_MS} ms: the tokens/s column shows whether the edge keeps that pace, not a model's speed. The edge also records each completion (PGlite) before its last chunk; that is after the last piece, outside both columns.`,
         ],
         data: { samples, maxTokens, rounds },
