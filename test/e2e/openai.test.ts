@@ -1,8 +1,8 @@
 /**
  * /v1 end to end with real processes: the edge and the GPU node on the tiny models, the openai SDK
- * as the client. A Phi-3 trade proposal through /v1 is a recorded proposal that takes feedback.
- * (Hermes and streaming through the real node need its `messages` support and streaming routes,
- * which the stand-in covers in test/edge and test/workers until they land.)
+ * as the client. A Phi-3 trade proposal through /v1 is a recorded proposal that takes feedback;
+ * Hermes conversations stream as SSE from the node's NDJSON; another schema comes back valid for
+ * both models, streamed too; a client that walks away mid-stream frees the node for the next one.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -96,4 +96,117 @@ it("a Phi-3 proposal through the SDK is schema-valid, recorded, and takes feedba
       phi3_proposal: proposal,
     }),
   ]);
+});
+
+it("a Hermes conversation streams through the edge, and the pieces are the recorded output", async () => {
+  const stream = await client.chat.completions.create({
+    model: "hermes",
+    messages: [
+      { role: "system", content: "You are terse." },
+      { role: "user", content: "Hello" },
+      { role: "assistant", content: "Hi." },
+      { role: "user", content: "Say more." },
+    ],
+    max_tokens: 24,
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+  let text = "";
+  let finish: string | null | undefined;
+  let usage: { completion_tokens: number } | undefined;
+  let chunks = 0;
+  for await (const chunk of stream) {
+    chunks++;
+    text += chunk.choices[0]?.delta.content ?? "";
+    finish = chunk.choices[0]?.finish_reason ?? finish;
+    if (chunk.usage) usage = chunk.usage;
+  }
+  expect(chunks).toBeGreaterThan(2);
+  expect(finish).toMatch(/^(stop|length)$/);
+  expect(usage?.completion_tokens).toBeGreaterThan(0);
+  const res = await fetch(`${base}/feedback/phi3/export?kind=generations`, {
+    headers: { authorization: "Bearer e2e-key" },
+  });
+  const rows = (await res.text())
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { model: string; output: string; stream: boolean });
+  expect(rows.at(-1)).toMatchObject({ model: "hermes", output: text, stream: true });
+});
+
+const ORDER = {
+  type: "object",
+  properties: {
+    symbol: { type: "string", maxLength: 8 },
+    side: { enum: ["buy", "sell"] },
+    quantity: { type: "integer", minimum: 1, maximum: 1000 },
+  },
+  required: ["symbol", "side", "quantity"],
+  additionalProperties: false,
+};
+
+it.each(["hermes", "phi3"])(
+  "%s: another schema comes back valid, plain and streamed",
+  async (model) => {
+    const valid = new Ajv().compile(ORDER);
+    const format = { type: "json_schema" as const, json_schema: { name: "order", schema: ORDER } };
+    const messages = [{ role: "user" as const, content: "Buy some NVDA." }];
+    const plain = await client.chat.completions.create({
+      model,
+      messages,
+      max_tokens: 60,
+      response_format: format,
+    });
+    expect(valid(JSON.parse(plain.choices[0]?.message.content ?? ""))).toBe(true);
+    const stream = await client.chat.completions.create({
+      model,
+      messages,
+      max_tokens: 60,
+      response_format: format,
+      stream: true,
+    });
+    let text = "";
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? "";
+    expect(valid(JSON.parse(text))).toBe(true);
+  },
+);
+
+it("a client that aborts mid-stream frees the node: the next request is served at once", async () => {
+  const controller = new AbortController();
+  // A long string the model must write (at least 250 characters): the abort comes first.
+  const long = { type: "string", minLength: 250, maxLength: 300 };
+  const stream = await client.chat.completions.create(
+    {
+      model: "hermes",
+      messages: [{ role: "user", content: "Tell a long story." }],
+      max_tokens: 300,
+      stream: true,
+      response_format: { type: "json_schema", json_schema: { name: "story", schema: long } },
+    },
+    { signal: controller.signal },
+  );
+  let pieces = 0;
+  try {
+    for await (const _chunk of stream) {
+      if (++pieces === 3) {
+        controller.abort();
+        break;
+      }
+    }
+  } catch {
+    // the SDK may report the abort as an error
+  }
+  expect(pieces).toBe(3);
+  // The node logs the stop; its one Hermes sequence (HERMES_PARALLEL=auto is 1 on CPU) is free.
+  await waitFor(
+    () => /Client disconnected; generation stopped/.test(proc.output()),
+    "the node's stop",
+    20_000,
+  );
+  const next = await client.chat.completions.create({
+    model: "hermes",
+    messages: [{ role: "user", content: "Hi" }],
+    max_tokens: 8,
+  });
+  expect(next.choices[0]?.finish_reason).toMatch(/^(stop|length)$/);
 });
