@@ -131,18 +131,7 @@ export function createHttpGpuClient(options: HttpGpuClientOptions): GpuClient {
       } catch (err) {
         throw transportError(err, signal, timeoutMs);
       }
-      let payload: unknown;
-      try {
-        payload = await res.json();
-      } catch (err) {
-        if (signal.aborted) throw transportError(err, signal, timeoutMs);
-        throw new ApiError(
-          "gpu_node_error",
-          `GPU node answered ${res.status} without a JSON body.`,
-          {},
-          { cause: err },
-        );
-      }
+      const payload = await readJsonBody(res, signal, timeoutMs);
       if (res.status < 200 || res.status > 299) throw nodeError(res, payload);
       const parsed = schema.safeParse(payload);
       if (!parsed.success) {
@@ -215,6 +204,26 @@ export function transportError(err: unknown, signal: AbortSignal, timeoutMs: num
     {},
     { cause: err },
   );
+}
+
+/** A GPU node answer's JSON body; a body that is not JSON is the node's failure (or, when the
+ * call was aborted meanwhile, the abort's). */
+export async function readJsonBody(
+  res: { status: number; json(): Promise<unknown> },
+  signal: AbortSignal,
+  timeoutMs: number,
+): Promise<unknown> {
+  try {
+    return await res.json();
+  } catch (err) {
+    if (signal.aborted) throw transportError(err, signal, timeoutMs);
+    throw new ApiError(
+      "gpu_node_error",
+      `GPU node answered ${res.status} without a JSON body.`,
+      {},
+      { cause: err },
+    );
+  }
 }
 
 export function nodeError(

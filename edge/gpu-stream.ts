@@ -30,6 +30,7 @@ import {
   type CallOptions,
   type HttpGpuClientOptions,
   nodeError,
+  readJsonBody,
   transportError,
 } from "./gpu-client.ts";
 
@@ -93,18 +94,7 @@ export function createGpuStreaming(options: HttpGpuClientOptions): GpuStreaming 
 
   /** A non-2xx answer: the node's error envelope, passed through. */
   async function refused(res: Response, signal: AbortSignal, timeoutMs: number): Promise<never> {
-    let payload: unknown;
-    try {
-      payload = await res.json();
-    } catch (err) {
-      if (signal.aborted) throw transportError(err, signal, timeoutMs);
-      throw new ApiError(
-        "gpu_node_error",
-        `GPU node answered ${res.status} without a JSON body.`,
-        {},
-        { cause: err },
-      );
-    }
+    const payload = await readJsonBody(res, signal, timeoutMs);
     throw nodeError({ status: res.status, header: (name) => res.headers.get(name) }, payload);
   }
 
